@@ -90,10 +90,17 @@ int weft_uv_node_connect_addr(weft_uv_node *node, const weft_addr *addr);
  */
 int weft_uv_node_connect(weft_uv_node *node, const char *hostport);
 
-/* Queues a message (see weft_engine_send for flags and return codes) and
- * sends what can be sent now. */
+/*
+ * Queues a message (see weft_engine_send for flags and return codes).  The
+ * datagrams go out when the current callback returns (an idle handle runs
+ * the drain before the loop would block), so a burst of sends is packed
+ * together; call weft_uv_node_flush() to send at once.
+ */
 int weft_uv_node_send(weft_uv_node *node, const weft_node_id *to,
                       const void *msg, size_t len, uint32_t flags);
+
+/* Runs the engine now: due timers, outgoing datagrams, events. */
+void weft_uv_node_flush(weft_uv_node *node);
 
 /* Closes one session (CLOSE frame). */
 int weft_uv_node_close_peer(weft_uv_node *node, const weft_node_id *peer);

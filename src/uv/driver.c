@@ -84,6 +84,8 @@ struct weft_uv_node {
     sock socks[WEFT_UV_MAX_LISTEN];
     size_t nsocks;
     uv_timer_t timer;
+    uv_idle_t idle; /* deferred pump after sends: coalesces a burst */
+    int idle_on;
 
     uint32_t batch;
     /* recv side: batch buffers of PKT_CAP each */
@@ -418,6 +420,32 @@ static void on_timer(uv_timer_t *t)
     pump((weft_uv_node *)t->data);
 }
 
+static void on_idle(uv_idle_t *h)
+{
+    weft_uv_node *n = h->data;
+    uv_idle_stop(h);
+    n->idle_on = 0;
+    pump(n);
+}
+
+/*
+ * Pumps soon rather than now: sends made in one callback (or before
+ * uv_run) are drained together, so the engine can pack many small messages
+ * into one datagram.  An active idle handle makes the loop poll without
+ * blocking, so this adds no sleep.  Inside a pump it is just another round.
+ */
+static void pump_soon(weft_uv_node *n)
+{
+    if (n->busy) {
+        n->again = 1;
+        return;
+    }
+    if (!n->idle_on && !n->closing) {
+        n->idle_on = 1;
+        uv_idle_start(&n->idle, on_idle);
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Input                                                                   */
 
@@ -597,7 +625,7 @@ static void maybe_finish(weft_uv_node *n)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    weft_uv_node *n = h->type == UV_TIMER ? h->data : ((sock *)h->data)->node;
+    weft_uv_node *n = h->type == UV_POLL ? ((sock *)h->data)->node : h->data;
     n->pending_handles--;
     maybe_finish(n);
 }
@@ -679,6 +707,8 @@ int weft_uv_node_new(weft_uv_node **out, uv_loop_t *loop,
     }
     uv_timer_init(loop, &n->timer);
     n->timer.data = n;
+    uv_idle_init(loop, &n->idle);
+    n->idle.data = n;
     *out = n;
     pump(n);
     return 0;
@@ -701,6 +731,9 @@ void weft_uv_node_close(weft_uv_node *n, weft_uv_close_cb close_cb)
     uv_timer_stop(&n->timer);
     n->pending_handles++;
     uv_close((uv_handle_t *)&n->timer, on_handle_closed);
+    uv_idle_stop(&n->idle);
+    n->pending_handles++;
+    uv_close((uv_handle_t *)&n->idle, on_handle_closed);
     for (size_t i = 0; i < n->nsocks; i++) {
         uv_poll_stop(&n->socks[i].poll);
         n->pending_handles++;
@@ -827,8 +860,14 @@ int weft_uv_node_send(weft_uv_node *n, const weft_node_id *to, const void *msg,
         return WEFT_ERR_STATE;
     int rc = weft_engine_send(n->engine, to, msg, len, flags, now_us());
     if (rc == 0)
-        pump(n);
+        pump_soon(n);
     return rc;
+}
+
+void weft_uv_node_flush(weft_uv_node *n)
+{
+    if (!n->closing)
+        pump(n);
 }
 
 int weft_uv_node_close_peer(weft_uv_node *n, const weft_node_id *peer)
