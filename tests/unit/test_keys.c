@@ -107,8 +107,8 @@ TEST(identity_rejects_garbage)
         "0123\n",                                         /* too short */
         "# only a comment\n",
         "",                                               /* empty */
-        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
-        "00\n",                                           /* too long */
+        ("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+         "00\n"),                                         /* too long */
         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg\n",
     };
     path_in(dir, sizeof dir, "garbage");
