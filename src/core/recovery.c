@@ -207,16 +207,17 @@ void weft__cc_on_persistent_congestion(weft__cc *cc)
 
 int weft__cc_can_send(const weft__cc *cc, uint64_t bytes)
 {
-    return cc->bytes_in_flight < cc->cwnd && bytes <= cc->cwnd - cc->bytes_in_flight;
+    return cc->bytes_in_flight <= cc->cwnd && bytes <= cc->cwnd - cc->bytes_in_flight;
 }
 
 /* ---- pacer ------------------------------------------------------------- */
 
 /*
  * The bucket refills at rate = 5/4 * cwnd / srtt bytes per microsecond
- * (§7.7, N = 1.25).  To keep integer arithmetic exact over many small
- * steps, last_us only advances when at least one whole byte was credited,
- * so fractions accumulate instead of being lost.
+ * (§7.7, N = 1.25).  The state is (tokens at last_us); the credit earned
+ * since is computed on demand and only folded in when a packet is sent, so
+ * polling next_us() at any frequency loses no sub-byte fractions.  A send
+ * drops less than one byte of fractional credit.
  */
 /* Bounds that keep every product below under 2^60: a bucket of at most
  * 16 MiB, srtt of at most 2^32 us (71 minutes), cwnd of at most 2^56. */
@@ -247,51 +248,49 @@ static int unpaced(const weft__cc *cc, const weft__rtt *r)
     return r->smoothed_us == 0 || cc->cwnd == 0;
 }
 
-static void refill(weft__pacer *p, const weft__cc *cc, const weft__rtt *r, uint64_t now_us)
+/* Tokens in the bucket at now_us (at most one burst). */
+static uint64_t available(const weft__pacer *p, const weft__cc *cc, const weft__rtt *r,
+                          uint64_t now_us)
 {
     uint64_t burst = burst_of(p, cc);
-    if (unpaced(cc, r) || now_us <= p->last_us) {
-        if (unpaced(cc, r))
-            p->tokens = burst;
-        if (p->tokens > burst)
-            p->tokens = burst;
-        return;
-    }
+    uint64_t tok = p->tokens > burst ? burst : p->tokens; /* "full" from init */
+    if (unpaced(cc, r))
+        return burst;
+    if (now_us <= p->last_us)
+        return tok;
     uint64_t dt = now_us - p->last_us;
     uint64_t srtt = pacer_srtt(r), cwnd = pacer_cwnd(cc);
     /* Time to fill the whole bucket from empty, rounded up; beyond it the
-     * bucket is simply full (avoids overflow for long idle periods). */
+     * bucket is simply full (and dt * cwnd cannot overflow below it). */
     uint64_t full_us = (burst * 4 * srtt + 5 * cwnd - 1) / (5 * cwnd);
-    if (dt >= full_us) {
-        p->tokens = burst;
-        p->last_us = now_us;
-        return;
-    }
+    if (dt >= full_us)
+        return burst;
     uint64_t add = dt * 5 * cwnd / (4 * srtt);
-    if (add == 0)
-        return; /* keep last_us: the fraction carries over */
-    p->tokens = p->tokens + add > burst ? burst : p->tokens + add;
-    p->last_us = now_us;
+    return tok + add > burst ? burst : tok + add;
 }
 
 void weft__pacer_init(weft__pacer *p, uint64_t burst_bytes, uint64_t now_us)
 {
     p->burst_bytes = burst_bytes;
-    p->tokens = burst_bytes; /* start with a full burst */
+    /* Start full.  The bucket size depends on the mss (at least 10
+     * packets), known only later: the first refill clamps this. */
+    p->tokens = UINT64_MAX;
     p->last_us = now_us;
 }
 
 uint64_t weft__pacer_next_us(weft__pacer *p, const weft__cc *cc,
                              const weft__rtt *r, uint64_t bytes, uint64_t now_us)
 {
-    refill(p, cc, r, now_us);
     if (unpaced(cc, r))
         return now_us;
+    uint64_t burst = burst_of(p, cc);
     /* A packet larger than the bucket needs only a full bucket. */
-    uint64_t need = bytes < burst_of(p, cc) ? bytes : burst_of(p, cc);
-    if (p->tokens >= need)
+    uint64_t need = bytes < burst ? bytes : burst;
+    if (available(p, cc, r, now_us) >= need)
         return now_us;
-    uint64_t deficit = need - p->tokens;
+    /* The bucket holds `need` once last_us + ceil(deficit / rate) passed. */
+    uint64_t tok = p->tokens > burst ? burst : p->tokens;
+    uint64_t deficit = need - tok;
     uint64_t cwnd = pacer_cwnd(cc);
     uint64_t wait = (deficit * 4 * pacer_srtt(r) + 5 * cwnd - 1) / (5 * cwnd);
     uint64_t at = p->last_us + wait;
@@ -301,6 +300,8 @@ uint64_t weft__pacer_next_us(weft__pacer *p, const weft__cc *cc,
 void weft__pacer_on_sent(weft__pacer *p, const weft__cc *cc, const weft__rtt *r,
                          uint64_t bytes, uint64_t now_us)
 {
-    refill(p, cc, r, now_us);
-    p->tokens = bytes > p->tokens ? 0 : p->tokens - bytes;
+    uint64_t avail = available(p, cc, r, now_us);
+    p->tokens = bytes > avail ? 0 : avail - bytes;
+    if (now_us > p->last_us)
+        p->last_us = now_us;
 }
