@@ -233,49 +233,72 @@ static double raw_blast(int size, double secs, double *mbps)
 /* ---------------------------------------------------------------------- */
 /* weft: the echo/sink child                                               */
 
-/* Message tags (first byte). */
-enum { TAG_ECHO = 'E', TAG_SINK = 'S', TAG_REPORT = 'R', TAG_REPORT_REPLY = 'r' };
+/* Message tags (first byte).  A sink message carries its phase number in
+ * byte 1; the receiver reports its counters for the current phase every
+ * 100 ms while they change, at CRITICAL priority (its own ordered lane and
+ * the other direction's flow-control credit), so a report never waits
+ * behind the data it counts. */
+enum { TAG_ECHO = 'E', TAG_SINK = 'S', TAG_REPORT = 'r' };
+#define REPORT_MS 100
 
 typedef struct report {
-    uint64_t count, bytes, first_ns, last_ns;
+    uint64_t phase, count, bytes, first_ns, last_ns;
 } report;
 
 static struct {
     report r;
+    uint64_t reported_count;
+    weft_node_id peer;
+    int have_peer;
     uv_loop_t *loop;
+    uv_timer_t tick;
+    weft_uv_node *node; /* also for a debugger */
 } C;
 
 static void child_event(weft_uv_node *node, const weft_event *ev, void *ud)
 {
     if (ev->type == WEFT_EV_PEER_DOWN) {
+        uv_timer_stop(&C.tick);
+        uv_close((uv_handle_t *)&C.tick, NULL);
         weft_uv_node_close(node, NULL);
         return;
     }
     if (ev->type != WEFT_EV_MESSAGE || ev->len == 0)
         return;
+    C.peer = ev->peer;
+    C.have_peer = 1;
     switch (ev->data[0]) {
     case TAG_ECHO:
         weft_uv_node_send(node, &ev->peer, ev->data, ev->len, ev->flags);
         break;
     case TAG_SINK: {
         uint64_t t = uv_hrtime();
-        if (!C.r.count)
+        uint64_t ph = ev->len > 1 ? ev->data[1] : 0;
+        if (ph != C.r.phase || !C.r.count) {
+            memset(&C.r, 0, sizeof C.r);
+            C.r.phase = ph;
             C.r.first_ns = t;
+            C.reported_count = 0;
+        }
         C.r.last_ns = t;
         C.r.count++;
         C.r.bytes += ev->len;
         break;
     }
-    case TAG_REPORT: {
-        uint8_t m[1 + sizeof(report)];
-        m[0] = TAG_REPORT_REPLY;
-        memcpy(m + 1, &C.r, sizeof C.r);
-        memset(&C.r, 0, sizeof C.r);
-        weft_uv_node_send(node, &ev->peer, m, sizeof m, WEFT_PRIO_NORMAL);
-        break;
-    }
     }
     (void)ud;
+}
+
+static void child_tick(uv_timer_t *t)
+{
+    (void)t;
+    if (!C.have_peer || C.r.count == C.reported_count)
+        return;
+    uint8_t m[1 + sizeof(report)];
+    m[0] = TAG_REPORT;
+    memcpy(m + 1, &C.r, sizeof C.r);
+    if (weft_uv_node_send(C.node, &C.peer, m, sizeof m, WEFT_PRIO_CRITICAL) == 0)
+        C.reported_count = C.r.count;
 }
 
 static void make_config(weft_uv_config *cfg, const uint8_t netkey[32])
@@ -300,6 +323,7 @@ static void run_child(const uint8_t netkey[32], int port_fd)
     C.loop = &loop;
     weft_uv_node *node;
     int rc = weft_uv_node_new(&node, &loop, &cfg, NULL);
+    C.node = rc == 0 ? node : NULL;
     uint16_t port = 0;
     weft_addr a;
     if (rc == 0 && weft_uv_node_local_addr(node, 0, &a) == 0)
@@ -308,6 +332,8 @@ static void run_child(const uint8_t netkey[32], int port_fd)
     }
     if (rc != 0)
         _exit(1);
+    uv_timer_init(&loop, &C.tick);
+    uv_timer_start(&C.tick, child_tick, REPORT_MS, REPORT_MS);
     uv_run(&loop, UV_RUN_DEFAULT); /* ends when the parent's session goes */
     _exit(0);
 }
@@ -321,12 +347,13 @@ static struct {
     uv_loop_t loop;
     weft_uv_node *node;
     uv_timer_t deadline;
+    uv_timer_t wake; /* 100 ms: lets on_refill notice a stalled drain */
     uv_check_t refill;
     weft_node_id peer;
     int phase, failed;
     /* rtt */
     double *rtt;
-    long rtt_i, rtt_got;
+    long rtt_i, rtt_got, rtt_mismatch;
     uint64_t t_sent_ns;
     double rtt_started;
     uint8_t ping[64];
@@ -334,10 +361,19 @@ static struct {
     size_t size_idx;
     uint8_t *payload;
     uint64_t sent;
-    double phase_end;
-    int report_pending;
-    double tput_msgs[3], tput_mbps[3];
+    double phase_end, last_progress;
+    report last; /* latest receiver report for this phase */
+    int closed;
+    int what; /* 0 = RTT, 1..3 = throughput size index + 1 */
 } P;
+
+/* Results survive the per-phase sessions. */
+static struct {
+    long rtt_got;
+    double rtt_med, rtt_p99, rtt_p999;
+    double tput_msgs[3], tput_mbps[3];
+    uint64_t tput_sent[3], tput_recv[3];
+} R;
 
 static const size_t tput_sizes[3] = {64, 1024, 65536};
 
@@ -362,7 +398,8 @@ static void parent_event(weft_uv_node *node, const weft_event *ev, void *ud)
     (void)ud;
     if (ev->type == WEFT_EV_PEER_UP && P.phase == PH_CONNECT) {
         P.peer = ev->peer;
-        P.phase = PH_RTT;
+        P.phase = P.what == 0 ? PH_RTT : PH_TPUT;
+        P.size_idx = P.what == 0 ? 0 : (size_t)(P.what - 1);
         next_phase();
         return;
     }
@@ -375,58 +412,79 @@ static void parent_event(weft_uv_node *node, const weft_event *ev, void *ud)
     }
     if (ev->type != WEFT_EV_MESSAGE || ev->len == 0)
         return;
-    if (P.phase == PH_RTT && ev->data[0] == TAG_ECHO && ev->len == sizeof P.ping) {
+    if (P.phase == PH_RTT && (ev->data[0] != TAG_ECHO || ev->len != sizeof P.ping)) {
+        fprintf(stderr, "bench: unexpected message len=%zu tag=%d in RTT phase\n", ev->len, ev->data[0]);
+        return;
+    }
+    if (P.phase == PH_RTT) {
         long i;
         memcpy(&i, ev->data + 1, sizeof i);
-        if (i != P.rtt_i)
-            return; /* stale (cannot happen with ordered delivery) */
+        if (i != P.rtt_i) {
+            /* cannot happen with ordered reliable delivery: report it */
+            fprintf(stderr, "bench: echo %ld while waiting for %ld\n", i, P.rtt_i);
+            P.rtt_mismatch++;
+            return;
+        }
         double us = (double)(uv_hrtime() - P.t_sent_ns) / 1000.0;
         if (P.rtt_i >= WARMUP)
             P.rtt[P.rtt_got++] = us;
         P.rtt_i++;
         if (P.rtt_got >= rtt_count || now_s() - P.rtt_started > 20.0) {
-            P.phase = PH_TPUT;
-            P.size_idx = 0;
+            P.phase = PH_DONE;
             next_phase();
         } else {
             send_ping();
         }
         return;
     }
-    if (P.phase == PH_DRAIN && ev->data[0] == TAG_REPORT_REPLY &&
-        ev->len == 1 + sizeof(report)) {
+    if (ev->data[0] == TAG_REPORT && ev->len == 1 + sizeof(report)) {
         report r;
         memcpy(&r, ev->data + 1, sizeof r);
-        double dt = (double)(r.last_ns - r.first_ns) / 1e9;
-        size_t k = P.size_idx;
-        P.tput_msgs[k] = dt > 0 ? (double)r.count / dt : 0;
-        P.tput_mbps[k] = dt > 0 ? (double)r.bytes / dt / 1e6 : 0;
-        fprintf(stderr, "bench: weft %zu B: sent %llu, received %llu in %.2f s: %.0f msgs/s %.1f MB/s\n",
-                tput_sizes[k], (unsigned long long)P.sent, (unsigned long long)r.count, dt,
-                P.tput_msgs[k], P.tput_mbps[k]);
-        P.size_idx++;
-        P.phase = P.size_idx < 3 ? PH_TPUT : PH_DONE;
-        next_phase();
+        if ((P.phase == PH_TPUT || P.phase == PH_DRAIN) && r.phase == P.size_idx + 1 &&
+            r.count > P.last.count) {
+            P.last = r;
+            P.last_progress = now_s();
+        }
     }
 }
 
+/* Ends a throughput phase with the receiver's latest figures. */
+static void finish_size(void)
+{
+    report r = P.last;
+    double dt = (double)(r.last_ns - r.first_ns) / 1e9;
+    size_t k = P.size_idx;
+    R.tput_msgs[k] = dt > 0 ? (double)r.count / dt : 0;
+    R.tput_mbps[k] = dt > 0 ? (double)r.bytes / dt / 1e6 : 0;
+    R.tput_sent[k] = P.sent;
+    R.tput_recv[k] = r.count;
+    fprintf(stderr, "bench: weft %zu B: sent %llu, received %llu in %.2f s: %.0f msgs/s %.1f MB/s%s\n",
+            tput_sizes[k], (unsigned long long)P.sent, (unsigned long long)r.count, dt,
+            R.tput_msgs[k], R.tput_mbps[k],
+            r.count < P.sent ? " -- NOT ALL DELIVERED (receiver stalled)" : "");
+    P.phase = PH_DONE;
+    next_phase();
+}
+
 /* After every loop iteration: keep the send queue full during a
- * throughput phase; then queue the report request behind the data. */
+ * throughput phase; afterwards wait until the receiver has counted every
+ * message, or has made no progress for 2 s (then the shortfall is
+ * reported), at most 15 s. */
 static void on_refill(uv_check_t *h)
 {
     (void)h;
-    if (P.phase != PH_TPUT && !(P.phase == PH_DRAIN && P.report_pending))
-        return;
     if (P.phase == PH_TPUT && now_s() >= P.phase_end) {
         P.phase = PH_DRAIN;
-        P.report_pending = 1;
+        P.last_progress = now_s();
     }
     if (P.phase == PH_DRAIN) {
-        uint8_t m = TAG_REPORT;
-        if (weft_uv_node_send(P.node, &P.peer, &m, 1, WEFT_PRIO_NORMAL) == 0)
-            P.report_pending = 0;
+        double t = now_s();
+        if (P.last.count >= P.sent || t - P.last_progress > 2.0 || t > P.phase_end + 15.0)
+            finish_size();
         return;
     }
+    if (P.phase != PH_TPUT)
+        return;
     size_t size = tput_sizes[P.size_idx];
     for (int i = 0; i < 100000; i++) {
         int rc = weft_uv_node_send(P.node, &P.peer, P.payload, size, WEFT_PRIO_NORMAL);
@@ -441,6 +499,11 @@ static void on_refill(uv_check_t *h)
         }
         P.sent++;
     }
+}
+
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -463,26 +526,38 @@ static void next_phase(void)
         send_ping();
         break;
     case PH_TPUT:
-        uv_timer_start(&P.deadline, on_deadline, (uint64_t)(secs_per_size * 1000) + 60000, 0);
+        uv_timer_start(&P.deadline, on_deadline, (uint64_t)(secs_per_size * 1000) + 30000, 0);
         P.sent = 0;
         P.phase_end = now_s() + secs_per_size;
         memset(P.payload, 0, tput_sizes[P.size_idx]);
+        memset(&P.last, 0, sizeof P.last);
         P.payload[0] = TAG_SINK;
+        P.payload[1] = (uint8_t)(P.size_idx + 1);
         break;
     case PH_DONE:
+        if (P.closed)
+            return;
+        P.closed = 1;
         uv_timer_stop(&P.deadline);
         uv_check_stop(&P.refill);
         if (P.node)
             weft_uv_node_close(P.node, NULL);
         P.node = NULL;
         uv_close((uv_handle_t *)&P.deadline, NULL);
+        uv_timer_stop(&P.wake);
+        uv_close((uv_handle_t *)&P.wake, NULL);
         uv_close((uv_handle_t *)&P.refill, NULL);
         break;
     }
 }
 
-static int run_weft(double *rtt_med, double *rtt_p99)
+/* One session in a fresh pair of processes for one measurement (what:
+ * 0 = RTT, 1..3 = a throughput size), so a stall in one cannot spoil the
+ * next. */
+static int run_weft(int what)
 {
+    memset(&P, 0, sizeof P);
+    P.what = what;
     uint8_t netkey[32];
     randombytes_buf(netkey, sizeof netkey);
     int pfd[2];
@@ -514,6 +589,8 @@ static int run_weft(double *rtt_med, double *rtt_p99)
     P.payload = malloc(65536);
     uv_timer_init(&P.loop, &P.deadline);
     uv_check_init(&P.loop, &P.refill);
+    uv_timer_init(&P.loop, &P.wake);
+    uv_timer_start(&P.wake, on_wake, 100, 100);
     uv_check_start(&P.refill, on_refill);
     uv_timer_start(&P.deadline, on_deadline, 10000, 0);
     weft_addr to;
@@ -524,10 +601,18 @@ static int run_weft(double *rtt_med, double *rtt_p99)
     uv_run(&P.loop, UV_RUN_DEFAULT);
     uv_loop_close(&P.loop);
     kill_child();
-    if (P.rtt_got > 0) {
+    if (what == 0 && P.rtt_got > 0) {
         qsort(P.rtt, (size_t)P.rtt_got, sizeof(double), cmpd);
-        *rtt_med = P.rtt[P.rtt_got / 2];
-        *rtt_p99 = P.rtt[(long)((double)P.rtt_got * 0.99)];
+        R.rtt_got = P.rtt_got;
+        R.rtt_med = P.rtt[P.rtt_got / 2];
+        R.rtt_p99 = P.rtt[(long)((double)P.rtt_got * 0.99)];
+        R.rtt_p999 = P.rtt[(long)((double)P.rtt_got * 0.999)];
+        long slow = 0;
+        for (long i = 0; i < P.rtt_got; i++)
+            slow += P.rtt[i] > 1000.0;
+        fprintf(stderr, "bench: weft RTT n=%ld median=%.1f p90=%.1f p99=%.1f p99.9=%.1f max=%.1f us; %ld over 1 ms\n",
+                P.rtt_got, R.rtt_med, P.rtt[(long)((double)P.rtt_got * 0.9)], R.rtt_p99,
+                R.rtt_p999, P.rtt[P.rtt_got - 1], slow);
     }
     free(P.rtt);
     free(P.payload);
@@ -579,23 +664,24 @@ int main(int argc, char **argv)
         }
     }
     if (weft) {
-        double med = 0, p99 = 0;
-        int rc = run_weft(&med, &p99);
-        if (P.rtt_got > 0) {
-            emit("rtt_median_us", med, "us", raw_med);
-            emit("rtt_p99_us", p99, "us", raw_p99);
+        int rc = 0;
+        for (int what = 0; what < 4; what++)
+            rc |= run_weft(what);
+        if (R.rtt_got > 0) {
+            emit("rtt_median_us", R.rtt_med, "us", raw_med);
+            emit("rtt_p99_us", R.rtt_p99, "us", raw_p99);
         }
         static const char *names[3] = {"64B", "1KiB", "64KiB"};
         for (int k = 0; k < 3; k++) {
-            if (P.tput_msgs[k] <= 0)
-                continue;
             char m[64];
             snprintf(m, sizeof m, "msgs_per_s_%s", names[k]);
-            emit(m, P.tput_msgs[k], "msgs/s", k < 2 ? raw_rate[k] : 0);
+            emit(m, R.tput_msgs[k], "msgs/s", k < 2 ? raw_rate[k] : 0);
             snprintf(m, sizeof m, "MBps_%s", names[k]);
             /* 64 KiB: the goal is absolute (1 GB/s); the raw 60000 B blast
              * is the reference. */
-            emit(m, P.tput_mbps[k], "MB/s", raw_mbps[k]);
+            emit(m, R.tput_mbps[k], "MB/s", raw_mbps[k]);
+            snprintf(m, sizeof m, "undelivered_msgs_%s", names[k]);
+            emit(m, (double)(R.tput_sent[k] - R.tput_recv[k]), "msgs", 0);
         }
         if (rc != 0)
             fprintf(stderr, "bench: weft part incomplete (see above)\n");

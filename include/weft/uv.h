@@ -31,7 +31,9 @@ extern "C" {
 
 typedef struct weft_uv_node weft_uv_node;
 
-/* One engine event.  ev->data is valid only during the call. */
+/* One engine event.  ev->data is valid only during the call; passing it
+ * (or part of it) to weft_uv_node_send from the callback is safe (the
+ * driver copies it first), passing it to weft_engine_* directly is not. */
 typedef void (*weft_uv_event_cb)(weft_uv_node *node, const weft_event *ev,
                                  void *ud);
 /* Called once when the node has closed all its handles; the node is freed

@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -83,7 +85,9 @@ struct weft_uv_node {
 
     sock socks[WEFT_UV_MAX_LISTEN];
     size_t nsocks;
-    uv_timer_t timer;
+    int tfd;           /* timerfd at the engine expiry (µs precision) */
+    uv_poll_t tpoll;   /* watches tfd */
+    uint64_t armed_us; /* deadline tfd is set to; 0 = disarmed */
     uv_idle_t idle; /* deferred pump after sends: coalesces a burst */
     int idle_on;
 
@@ -108,6 +112,10 @@ struct weft_uv_node {
     size_t npeers, peers_cap;
 
     int busy, again;
+    /* the event being handed to the callback: its data dies at the next
+     * engine call, so a send of (part of) it is copied first */
+    const uint8_t *ev_data;
+    size_t ev_len;
     int closing;
     int pending_handles;
     resolve_req *resolving;
@@ -120,7 +128,14 @@ static char last_error[160];
 
 const char *weft_uv_last_error(void) { return last_error; }
 
-static uint64_t now_us(void) { return uv_hrtime() / 1000u; }
+/* CLOCK_MONOTONIC in µs: the clock uv_hrtime() reads on Linux, and the one
+ * the timerfd is set against. */
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 void weft_uv_config_default(weft_uv_config *cfg)
 {
@@ -339,43 +354,57 @@ static void drain(weft_uv_node *n)
 /* ---------------------------------------------------------------------- */
 /* The pump                                                                */
 
-static void on_timer(uv_timer_t *t);
-
 static void dispatch(weft_uv_node *n)
 {
     weft_event ev;
     /* Bounded: the engine's event queue is itself capped; this bound only
      * guards against a bug looping forever. */
-    for (int i = 0; i < 65536 && weft_engine_poll(n->engine, &ev); i++) {
+    /* After weft_uv_node_close() the user hears nothing but close_cb. */
+    for (int i = 0; i < 65536 && !n->closing && weft_engine_poll(n->engine, &ev); i++) {
         if (ev.type == WEFT_EV_PEER_UP)
             peers_add(n, &ev.peer);
         else if (ev.type == WEFT_EV_PEER_DOWN)
             peers_del(n, &ev.peer);
+        n->ev_data = ev.data;
+        n->ev_len = ev.len;
         if (n->on_event)
             n->on_event(n, &ev, n->ud);
+        n->ev_data = NULL;
+        n->ev_len = 0;
     }
 }
 
+static void pump_soon(weft_uv_node *n);
+
+/*
+ * Points the timerfd at the engine's next deadline.  A libuv timer has
+ * millisecond resolution, while pacing and ACK delays are tens of
+ * microseconds: rounding them up to 1 ms would add that to every paced
+ * packet.  A timerfd (absolute CLOCK_MONOTONIC) watched by a uv_poll_t wakes
+ * the loop at the microsecond without spinning.  A deadline already past
+ * fires at once.
+ */
 static void arm_timer(weft_uv_node *n)
 {
     if (n->closing)
         return;
-    uint64_t ms;
     if (n->more_output) {
-        ms = 0;
-    } else {
-        uint64_t exp = weft_engine_expiry(n->engine);
-        if (exp == UINT64_MAX) {
-            uv_timer_stop(&n->timer);
-            return;
-        }
-        uint64_t now = now_us();
-        /* Round up: waking early would only re-arm; waking late by <1 ms is
-         * the resolution libuv timers have. */
-        ms = exp <= now ? 0 : (exp - now + 999) / 1000;
+        pump_soon(n);
+        return;
     }
-    uv_update_time(n->loop); /* the timer base must be now, not loop start */
-    uv_timer_start(&n->timer, on_timer, ms, 0);
+    uint64_t exp = weft_engine_expiry(n->engine);
+    if (exp == UINT64_MAX)
+        exp = 0; /* disarm */
+    else if (exp == 0)
+        exp = 1; /* 0 would disarm: any past time fires at once */
+    if (exp == n->armed_us)
+        return;
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(exp / 1000000u);
+    its.it_value.tv_nsec = (long)(exp % 1000000u) * 1000;
+    if (timerfd_settime(n->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        n->armed_us = exp;
 }
 
 /*
@@ -415,9 +444,17 @@ static void pump(weft_uv_node *n)
     arm_timer(n);
 }
 
-static void on_timer(uv_timer_t *t)
+static void on_tfd(uv_poll_t *h, int status, int events)
 {
-    pump((weft_uv_node *)t->data);
+    weft_uv_node *n = h->data;
+    uint64_t expirations;
+    if (read(n->tfd, &expirations, sizeof expirations) < 0) {
+        /* EAGAIN: already consumed; nothing else can fail here */
+    }
+    n->armed_us = 0; /* one-shot: it is disarmed now */
+    pump(n);
+    (void)status;
+    (void)events;
 }
 
 static void on_idle(uv_idle_t *h)
@@ -618,15 +655,41 @@ static void maybe_finish(weft_uv_node *n)
     for (size_t i = 0; i < n->nsocks; i++)
         if (n->socks[i].fd >= 0)
             close(n->socks[i].fd);
+    if (n->tfd >= 0)
+        close(n->tfd);
     if (n->close_cb)
         n->close_cb(n, n->ud);
     free_node(n);
+}
+
+static void on_tpoll_closed(uv_handle_t *h)
+{
+    weft_uv_node *n = h->data;
+    n->pending_handles--;
+    maybe_finish(n);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
     weft_uv_node *n = h->type == UV_POLL ? ((sock *)h->data)->node : h->data;
     n->pending_handles--;
+    maybe_finish(n);
+}
+
+/*
+ * Undoes a half-made node: the poll handles already initialised must be
+ * closed the libuv way, so the memory is freed from their close callbacks
+ * (on the next loop run), or at once when there are none.
+ */
+static void abort_new(weft_uv_node *n)
+{
+    for (size_t j = 0; j < n->nsocks; j++) {
+        uv_poll_stop(&n->socks[j].poll);
+        n->pending_handles++;
+        uv_close((uv_handle_t *)&n->socks[j].poll, on_handle_closed);
+    }
+    n->closing = 1;
+    n->close_cb = NULL;
     maybe_finish(n);
 }
 
@@ -652,6 +715,7 @@ int weft_uv_node_new(weft_uv_node **out, uv_loop_t *loop,
         return WEFT_ERR_NOMEM;
     n->env = e;
     n->alloc = a;
+    n->tfd = -1;
     n->loop = loop;
     n->on_event = cfg->on_event;
     n->ud = cfg->ud;
@@ -688,25 +752,20 @@ int weft_uv_node_new(weft_uv_node **out, uv_loop_t *loop,
     for (size_t i = 0; i < cfg->listen_count; i++) {
         rc = open_sock(n, i, &cfg->listen[i], bufsz);
         if (rc != 0) {
-            /* Close what was opened the libuv way, then free synchronously
-             * by running the loop's close callbacks is not ours to do:
-             * instead close the handles and let a finishing close free. */
             n->nsocks = i;
-            for (size_t j = 0; j < i; j++) {
-                uv_poll_stop(&n->socks[j].poll);
-                n->pending_handles++;
-                uv_close((uv_handle_t *)&n->socks[j].poll, on_handle_closed);
-            }
-            n->closing = 1;
-            n->close_cb = NULL;
-            if (n->pending_handles == 0)
-                maybe_finish(n);
+            abort_new(n);
             return rc;
         }
         n->nsocks = i + 1;
     }
-    uv_timer_init(loop, &n->timer);
-    n->timer.data = n;
+    n->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (n->tfd < 0 || uv_poll_init(loop, &n->tpoll, n->tfd) != 0) {
+        snprintf(last_error, sizeof last_error, "timerfd: %s", strerror(errno));
+        abort_new(n);
+        return WEFT_ERR_IO;
+    }
+    n->tpoll.data = n;
+    uv_poll_start(&n->tpoll, UV_READABLE, on_tfd);
     uv_idle_init(loop, &n->idle);
     n->idle.data = n;
     *out = n;
@@ -728,9 +787,9 @@ void weft_uv_node_close(weft_uv_node *n, weft_uv_close_cb close_cb)
     }
     n->closing = 1;
     n->close_cb = close_cb;
-    uv_timer_stop(&n->timer);
+    uv_poll_stop(&n->tpoll);
     n->pending_handles++;
-    uv_close((uv_handle_t *)&n->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&n->tpoll, on_tpoll_closed);
     uv_idle_stop(&n->idle);
     n->pending_handles++;
     uv_close((uv_handle_t *)&n->idle, on_handle_closed);
@@ -858,7 +917,20 @@ int weft_uv_node_send(weft_uv_node *n, const weft_node_id *to, const void *msg,
 {
     if (n->closing)
         return WEFT_ERR_STATE;
+    /* Echoing the event being delivered: the engine releases that buffer
+     * on entry (weft_engine_poll's data lives until the next engine call),
+     * so copy it first. */
+    const uint8_t *m = msg;
+    void *copy = NULL;
+    if (n->ev_data && len && m < n->ev_data + n->ev_len && m + len > n->ev_data) {
+        copy = weft__alloc(n->alloc, len);
+        if (!copy)
+            return WEFT_ERR_NOMEM;
+        memcpy(copy, msg, len);
+        msg = copy;
+    }
     int rc = weft_engine_send(n->engine, to, msg, len, flags, now_us());
+    weft__free(n->alloc, copy);
     if (rc == 0)
         pump_soon(n);
     return rc;
