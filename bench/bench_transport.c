@@ -538,6 +538,16 @@ static void next_phase(void)
         if (P.closed)
             return;
         P.closed = 1;
+        if (P.node) {
+            weft_stats st;
+            weft_uv_stats us;
+            weft_engine_stats(weft_uv_node_engine(P.node), &st);
+            weft_uv_node_stats(P.node, &us);
+            fprintf(stderr, "bench: sender pkts_out=%llu pkts_in=%llu retransmits=%llu sendmmsg=%llu eagain=%llu\n",
+                    (unsigned long long)st.pkts_out, (unsigned long long)st.pkts_in,
+                    (unsigned long long)st.retransmits, (unsigned long long)us.send_calls,
+                    (unsigned long long)us.send_eagain);
+        }
         uv_timer_stop(&P.deadline);
         uv_check_stop(&P.refill);
         if (P.node)

@@ -4,9 +4,11 @@
  * The engine (<weft/weft.h>) is sans-IO: it never touches a socket or a
  * clock.  A weft_uv_node is the thin driver that does: it binds the UDP
  * sockets the user lists (and no others; nothing is broadcast), feeds the
- * engine every received datagram with the current time (uv_hrtime() / 1000,
- * in microseconds), drains the engine's outgoing datagrams into batches sent
- * with sendmmsg(2), and keeps one uv_timer armed at weft_engine_expiry().
+ * engine every received datagram with the current time (CLOCK_MONOTONIC in
+ * microseconds, the clock of uv_hrtime()), drains the engine's outgoing
+ * datagrams into batches sent with sendmmsg(2), and keeps one timer armed at
+ * weft_engine_expiry() (a timerfd watched by libuv: microsecond precision,
+ * where a uv_timer_t would round pacing delays up to a millisecond).
  * After every input (a received batch, a timer, an API call) it takes all
  * pending engine events and hands each to the user's callback.
  *

@@ -7,10 +7,11 @@
  * socket options libuv does not expose).  The flow is:
  *
  *   readable -> recvmmsg batch -> weft_engine_recv each -> pump
- *   timer    -> pump
- *   API call -> engine call -> pump
+ *   timerfd  -> pump
+ *   API call -> engine call -> pump (sends: pump on the loop's idle phase,
+ *               so a burst of sends is packed into few datagrams)
  *   pump     = run due expiry (bounded) -> drain writes -> dispatch events
- *              -> drain writes -> re-arm the one timer at the engine expiry
+ *              -> drain writes -> re-arm the one timerfd at the engine expiry
  *
  * Writes are drained from weft_engine_write() into a batch of up to
  * cfg.batch datagrams and sent with sendmmsg().  When the kernel buffer is
