@@ -19,7 +19,8 @@
  * asserts nothing.  Every loop is bounded in count and time; children get
  * PR_SET_PDEATHSIG and an alarm, and are killed and reaped at exit.
  *
- * usage: bench_transport [--secs S] [--rtt-count N] [--raw-only|--weft-only]
+ * usage: bench_transport [--secs S] [--rtt-count N]
+ *                        [--raw-only | --weft-only | --only rtt|64|1k|64k]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -631,7 +632,7 @@ static int run_weft(int what)
 
 int main(int argc, char **argv)
 {
-    int raw = 1, weft = 1;
+    int raw = 1, weft = 1, only = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--secs") && i + 1 < argc)
             secs_per_size = atof(argv[++i]);
@@ -641,8 +642,17 @@ int main(int argc, char **argv)
             weft = 0;
         else if (!strcmp(argv[i], "--weft-only"))
             raw = 0;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            const char *w = argv[++i];
+            only = !strcmp(w, "rtt") ? 0 : !strcmp(w, "64") ? 1 : !strcmp(w, "1k") ? 2 : !strcmp(w, "64k") ? 3 : -2;
+            raw = 0;
+            if (only == -2) {
+                fprintf(stderr, "--only wants rtt, 64, 1k or 64k\n");
+                return 2;
+            }
+        }
         else {
-            fprintf(stderr, "usage: %s [--secs S] [--rtt-count N] [--raw-only|--weft-only]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--secs S] [--rtt-count N] [--raw-only|--weft-only|--only rtt|64|1k|64k]\n", argv[0]);
             return 2;
         }
     }
@@ -676,7 +686,8 @@ int main(int argc, char **argv)
     if (weft) {
         int rc = 0;
         for (int what = 0; what < 4; what++)
-            rc |= run_weft(what);
+            if (only < 0 || only == what)
+                rc |= run_weft(what);
         if (R.rtt_got > 0) {
             emit("rtt_median_us", R.rtt_med, "us", raw_med);
             emit("rtt_p99_us", R.rtt_p99, "us", raw_p99);

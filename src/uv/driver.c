@@ -394,12 +394,16 @@ static void arm_timer(weft_uv_node *n)
         return;
     }
     uint64_t exp = weft_engine_expiry(n->engine);
-    if (exp == UINT64_MAX)
-        exp = 0; /* disarm */
-    else if (exp == 0)
-        exp = 1; /* 0 would disarm: any past time fires at once */
-    if (exp == n->armed_us)
+    /* An armed deadline earlier than the engine's is left alone: it fires,
+     * pump finds nothing due and re-arms.  The engine moves its deadline
+     * (ACK delay, PTO) on nearly every packet, and this saves a
+     * timerfd_settime per packet for one spare wakeup per deadline. */
+    if (n->armed_us != 0 && n->armed_us <= exp)
         return;
+    if (exp == UINT64_MAX)
+        return; /* no deadline: nothing to arm */
+    if (exp == 0)
+        exp = 1; /* 0 would disarm: any past time fires at once */
     struct itimerspec its;
     memset(&its, 0, sizeof its);
     its.it_value.tv_sec = (time_t)(exp / 1000000u);
