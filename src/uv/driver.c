@@ -786,10 +786,12 @@ void weft_uv_node_close(weft_uv_node *n, weft_uv_close_cb close_cb)
     uint64_t now = now_us();
     for (size_t i = 0; i < n->npeers; i++)
         weft_engine_close_peer(n->engine, &n->peers[i], now);
-    if (!n->busy) {
-        n->blocked = 0; /* one best-effort try even if a socket was full */
-        drain(n);
-    }
+    /* One best-effort flush, even if a socket was full and even from
+     * inside an event callback (drain never calls back, so it is safe
+     * there; the event's data is released by it, which is fine once the
+     * user is closing). */
+    n->blocked = 0;
+    drain(n);
     n->closing = 1;
     n->close_cb = close_cb;
     uv_poll_stop(&n->tpoll);

@@ -55,6 +55,7 @@ typedef struct cfg_peer {
 } cfg_peer;
 
 typedef struct ctl_conn {
+    struct ctl_conn *next, *prev; /* D.conns: closed at shutdown */
     uv_pipe_t pipe;
     uv_timer_t idle;
     char line[CTL_LINE_MAX + 1];
@@ -78,6 +79,7 @@ static struct {
     uv_signal_t sigint, sigterm;
     uv_pipe_t ctl;
     int nconns;
+    ctl_conn *conns;
     int stopping;
     int exit_code;
     uint32_t max_message_bytes;
@@ -264,6 +266,12 @@ static void conn_handle_closed(uv_handle_t *h)
 {
     ctl_conn *c = h->data;
     if (--c->handles_open == 0) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            D.conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
         free(c);
         D.nconns--;
     }
@@ -604,6 +612,10 @@ static void on_ctl_conn(uv_stream_t *srv, int status)
     c->pipe.data = c;
     c->idle.data = c;
     c->handles_open = 2;
+    c->next = D.conns;
+    if (c->next)
+        c->next->prev = c;
+    D.conns = c;
     D.nconns++;
     if (uv_accept(srv, (uv_stream_t *)&c->pipe) != 0 || D.nconns > CTL_CONNS_MAX ||
         D.stopping) {
@@ -676,6 +688,8 @@ static void stop(const char *why)
         uv_close((uv_handle_t *)&D.ctl, NULL);
         unlink(D.control);
     }
+    for (ctl_conn *c = D.conns; c; c = c->next)
+        conn_close(c);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
