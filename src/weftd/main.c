@@ -11,7 +11,9 @@
  * protocol and every log line.
  *
  * Exit codes: 0 after SIGINT/SIGTERM (sessions closed), 1 runtime failure
- * (bind, key files), 2 bad flags or configuration.
+ * (bind, I/O, another daemon on the control socket), 2 bad flags or
+ * configuration (including key files that are missing, malformed or
+ * readable by others).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -729,7 +731,9 @@ static void usage(FILE *f)
 "Logs one line per event on stdout: node, peer-up, peer-down, handshake-failed,\n"
 "message, sent, shutdown, stopped (see docs/DAEMON.md).\n"
 "SIGINT/SIGTERM close all sessions and exit 0.\n"
-"Exit codes: 0 clean shutdown, 1 runtime failure (bind, key files), 2 bad usage.\n");
+"Exit codes: 0 clean shutdown, 1 runtime failure (bind, I/O, control socket\n"
+"in use), 2 bad usage or configuration (key file missing, malformed or\n"
+"readable by others; data dir writable by others).\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -768,6 +772,16 @@ static int resolve_peer(const char *spec, weft_addr *out)
     int rc = weft_uv_addr_from_sockaddr(out, res->ai_addr);
     freeaddrinfo(res);
     return rc;
+}
+
+/* A key file the user must fix (permissions, contents, missing) is a
+ * configuration error (2); anything else a runtime failure (1). */
+static int key_exit(int rc)
+{
+    return rc == WEFT_ERR_KEY_PERMS || rc == WEFT_ERR_CORRUPT ||
+                   rc == WEFT_ERR_NOT_FOUND || rc == WEFT_ERR_INVAL
+               ? 2
+               : 1;
 }
 
 int main(int argc, char **argv)
@@ -881,7 +895,7 @@ int main(int argc, char **argv)
         return bad("--data-dir %s is not a directory", data_dir);
     } else if (st.st_mode & S_IWOTH) {
         fprintf(stderr, "weftd: %s is writable by others; chmod 700 it\n", data_dir);
-        return 1;
+        return 2;
     }
     int created = 0;
     weft_node_id id;
@@ -890,14 +904,14 @@ int main(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "weftd: identity in %s: %s (%s)\n", data_dir,
                 weft_strerror(rc), weft_err_name(rc));
-        return 1;
+        return key_exit(rc);
     }
     rc = netkey ? weft_network_key_load(netkey, cfg.engine.network_key)
                 : weft_network_key_from_passphrase(netpass, cfg.engine.network_key);
     if (rc != 0) {
         fprintf(stderr, "weftd: network key %s: %s (%s)\n",
                 netkey ? netkey : "from passphrase", weft_strerror(rc), weft_err_name(rc));
-        return 1;
+        return key_exit(rc);
     }
     D.max_message_bytes = cfg.engine.max_message_bytes;
 

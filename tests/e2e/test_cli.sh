@@ -50,6 +50,16 @@ id2=$("$WEFT" id --data-dir "$T/idd" 2>/dev/null) || fail "weft id (again)"
 [[ "$id1" =~ ^[0-9a-f]{64}$ ]] && [ "$id1" = "$id2" ] || fail "weft id not stable: $id1 / $id2"
 echo "ok: weft flags, keygen, id"
 
+# key files the user must fix: exit 2 with a message saying what is wrong
+expect 2 'WEFT_ERR_NOT_FOUND' "$WEFTD" --data-dir "$T/idd" --network-key "$T/missing.key"
+chmod 644 "$T/net.key"
+expect 2 'WEFT_ERR_KEY_PERMS' "$WEFTD" --data-dir "$T/idd" --network-key "$T/net.key"
+chmod 600 "$T/net.key"
+chmod 644 "$T/idd/identity.key"
+expect 2 'chmod 600|WEFT_ERR_KEY_PERMS' "$WEFTD" --data-dir "$T/idd" --network-key "$T/net.key"
+chmod 600 "$T/idd/identity.key"
+echo "ok: unsafe or missing key files refused"
+
 # --- a daemon under control-socket garbage --------------------------------
 start_node d --network-key "$T/net.key" || fail "start d"
 [ "$("$WEFT" id --data-dir "${DIR[d]}" 2>/dev/null)" = "${ID[d]}" ] || fail "weft id differs from the daemon's id"
