@@ -271,21 +271,23 @@ static int has_new_data(const weft__peer *p)
     return 0;
 }
 
+/* 1 when data may go now: something to send, window open, pacer ready. */
+static int data_ready(const weft__peer *p)
+{
+    return (has_rtx(p) || has_new_data(p)) && weft__cc_can_send(&p->cc, p->mtu);
+}
+
+static int data_paced_ok(const weft__peer *p, uint64_t now_us)
+{
+    return weft__pacer_next_us((weft__pacer *)&p->pacer, &p->cc, &p->rtt, p->mtu, now_us) <= now_us;
+}
+
 int weft__conn_has_output(const weft__peer *p, uint64_t now_us)
 {
     if (p->ack_now || p->ping_due || p->max_data_due || p->close_due ||
         p->mtu_probe_due)
         return 1;
-    if ((has_rtx(p) || has_new_data(p)) &&
-        weft__cc_can_send(&p->cc, p->mtu))
-        return 1;
-    return 0;
-}
-
-/* Pacing only holds back data; control frames leave at once. */
-static int data_ready(const weft__peer *p)
-{
-    return (has_rtx(p) || has_new_data(p)) && weft__cc_can_send(&p->cc, p->mtu);
+    return data_ready(p) && data_paced_ok(p, now_us);
 }
 
 static int frag_push(weft__engine *e, size_t *n, weft__frag f)
@@ -424,7 +426,7 @@ ptrdiff_t weft__conn_build(weft__peer *p, uint8_t *out, size_t cap,
         }
     }
 
-    if (data_ready(p) && weft__pacer_next_us(&p->pacer, &p->cc, &p->rtt, p->mtu, now_us) <= now_us) {
+    if (data_ready(p) && data_paced_ok(p, now_us)) {
         for (int q = 0; q < WEFT_PRIO_COUNT && limit - pos > 8; q++) {
             /* resends first: they hold up the receiver's ordered lanes */
             while (p->rtx_n[q] && limit - pos > 8) {
