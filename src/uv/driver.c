@@ -863,18 +863,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         r->next->prev = r->prev;
     n->pending_reqs--;
     int done = 0;
-    if (status == 0 && !n->closing) {
-        for (struct addrinfo *ai = res; ai && !done; ai = ai->ai_next) {
+    if (!n->closing) {
+        for (struct addrinfo *ai = status == 0 ? res : NULL; ai && !done; ai = ai->ai_next) {
             weft_addr a;
             if (weft_uv_addr_from_sockaddr(&a, ai->ai_addr) != 0 ||
                 sock_for(n, &a) < 0)
-                continue;
+                continue; /* a family we have no socket for */
             done = weft_uv_node_connect_addr(n, &a) == 0;
         }
         if (!done)
             resolve_failed(n);
     }
-    uv_freeaddrinfo(res);
+    if (res)
+        uv_freeaddrinfo(res);
     weft__free(n->alloc, r);
     maybe_finish(n);
 }

@@ -113,6 +113,18 @@ fi
 kill -0 "${PID[d]}" 2>/dev/null || fail "daemon died"
 expect 0 '^pkts_in=' "$WEFT" stats --data-dir "${DIR[d]}"
 
+# connect by name (resolved with uv_getaddrinfo; localhost may give ::1
+# first, which d has no socket for: the IPv4 answer must be used)
+start_node e --network-key "$T/net.key" || fail "start e"
+expect 0 "^ok connecting localhost:${PORT[e]}" "$WEFT" connect "localhost:${PORT[e]}" --data-dir "${DIR[d]}"
+wait_for "${LOG[d]}" "^peer-up id=$(short e) addr=127.0.0.1:${PORT[e]} " 15 || fail "connect by name: no session"
+expect 0 "^peer id=${ID[e]} addr=127.0.0.1:${PORT[e]} established=1" "$WEFT" peers --data-dir "${DIR[d]}"
+expect 0 '^ok connecting' "$WEFT" connect "no-such-host.invalid:1" --data-dir "${DIR[d]}"
+wait_for "${LOG[d]}" '^handshake-failed addr=- reason=WEFT_ERR_NOT_FOUND' 30 || fail "unresolvable name not reported"
+stop_node e || fail "e exit status"
+wait_for "${LOG[d]}" "^peer-down id=$(short e) .*reason=WEFT_ERR_PEER_CLOSED" 15 || fail "graceful close not seen as PEER_CLOSED"
+echo "ok: connect by name, unresolvable name, graceful close"
+
 # a second daemon on the same data dir / control socket must refuse to start
 "$WEFTD" --data-dir "${DIR[d]}" --network-key "$T/net.key" --listen 127.0.0.1:0 >/dev/null 2>"$T/dup.err"
 rc=$?
