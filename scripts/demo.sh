@@ -73,7 +73,11 @@ echo "== summary"
 for n in alpha beta gamma; do
   echo "   $n ${ID[$n]:0:16}.. sessions=$(count_lines "${LOG[$n]}" '^peer-up ') messages-in=$(count_lines "${LOG[$n]}" '^message ')"
 done
-echo "   RTTs seen by alpha: $(grep -oE 'srtt_us=[0-9]+' "$WEFT_TMP/alpha.peers" 2>/dev/null | tr '\n' ' ')"
+for m in beta gamma; do
+  rtt=$(grep -E "^peer id=${ID[$m]} " "$WEFT_TMP/alpha.peers" | grep -oE 'srtt_us=[0-9]+' | cut -d= -f2)
+  mtu=$(grep -E "^peer id=${ID[$m]} " "$WEFT_TMP/alpha.peers" | grep -oE 'mtu=[0-9]+' | cut -d= -f2)
+  echo "   alpha -> $m: smoothed RTT ${rtt:-?} us, path MTU ${mtu:-?} bytes"
+done
 echo "   ${#CHECKS[@]} messages delivered and verified by sha256, including a 4 MiB file"
 echo "   every session: Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b with the mesh network key;"
 echo "   nodes are identified by their Ed25519 public keys"
