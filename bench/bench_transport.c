@@ -4,7 +4,8 @@
  *
  * Baseline (raw UDP, the method of shared/anchors/udpbench.c, our own code):
  *   - 64 B ping-pong with blocking sendto/recv, echoed by a forked child:
- *     RTT median and p99 after a warm-up;
+ *     RTT median and p99 after a warm-up; also the same echo sleeping in
+ *     epoll_wait (raw_epoll_*), the floor of any event-loop design;
  *   - one-way sendmmsg/recvmmsg blast (batch 64) of 64 B, 1 KiB and 60000 B
  *     datagrams: datagrams/s and MB/s counted by the receiver.
  * weft (two weft_uv_node processes, Noise-encrypted, reliable):
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -104,7 +106,21 @@ static int raw_socket(struct sockaddr_in *bound, int bufsz)
     return fd;
 }
 
-static int raw_pingpong(int size, long count, double *median, double *p99)
+/*
+ * Waits (up to timeout_ms) for fd to be readable through epoll, the way an
+ * event loop sleeps, then receives.  Used by the "epoll" variant of the
+ * ping-pong: the floor for any event-loop design (libuv included).
+ */
+static ssize_t recv_epoll(int ep, int fd, char *buf, size_t cap,
+                          struct sockaddr_in *from, socklen_t *fl, int timeout_ms)
+{
+    struct epoll_event ev;
+    if (epoll_wait(ep, &ev, 1, timeout_ms) <= 0)
+        return -1;
+    return recvfrom(fd, buf, cap, MSG_DONTWAIT, (struct sockaddr *)from, fl);
+}
+
+static int raw_pingpong(int size, long count, int use_epoll, double *median, double *p99)
 {
     struct sockaddr_in aa, ba;
     int fa = raw_socket(&aa, 0), fb = raw_socket(&ba, 0);
@@ -115,10 +131,14 @@ static int raw_pingpong(int size, long count, double *median, double *p99)
         close(fa);
         struct timeval tv = {2, 0};
         setsockopt(fb, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fb, &ev);
         for (long i = 0; i < count + WARMUP + 1000; i++) {
             struct sockaddr_in from;
             socklen_t fl = sizeof from;
-            ssize_t n = recvfrom(fb, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+            ssize_t n = use_epoll ? recv_epoll(ep, fb, buf, sizeof buf, &from, &fl, 2000)
+                                  : recvfrom(fb, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
             if (n <= 0 || (n == 4 && !memcmp(buf, "STOP", 4)))
                 break;
             sendto(fb, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
@@ -128,6 +148,9 @@ static int raw_pingpong(int size, long count, double *median, double *p99)
     close(fb);
     struct timeval tv = {1, 0};
     setsockopt(fa, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fa, &ev);
     double *rtt = malloc(sizeof(double) * (size_t)count);
     long got = 0;
     double t_start = now_s();
@@ -136,13 +159,17 @@ static int raw_pingpong(int size, long count, double *median, double *p99)
         memcpy(buf, &i, sizeof i);
         double t0 = now_s();
         sendto(fa, buf, (size_t)size, 0, (struct sockaddr *)&ba, sizeof ba);
-        ssize_t n = recv(fa, buf, sizeof buf, 0);
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        ssize_t n = use_epoll ? recv_epoll(ep, fa, buf, sizeof buf, &from, &fl, 1000)
+                              : recv(fa, buf, sizeof buf, 0);
         double t1 = now_s();
         if (n == size && i >= WARMUP)
             rtt[got++] = (t1 - t0) * 1e6;
     }
     sendto(fa, "STOP", 4, 0, (struct sockaddr *)&ba, sizeof ba);
     close(fa);
+    close(ep);
     waitpid(child_pid, NULL, 0);
     child_pid = -1;
     if (got == 0) {
@@ -669,9 +696,17 @@ int main(int argc, char **argv)
     static const int raw_sizes[3] = {64, 1024, 60000};
     if (raw) {
         fprintf(stderr, "bench: raw UDP ping-pong 64 B x %ld\n", rtt_count);
-        if (raw_pingpong(64, rtt_count, &raw_med, &raw_p99) == 0) {
+        if (raw_pingpong(64, rtt_count, 0, &raw_med, &raw_p99) == 0) {
             emit("raw_rtt_median_us", raw_med, "us", 0);
             emit("raw_rtt_p99_us", raw_p99, "us", 0);
+        }
+        /* Context, not the baseline: the same echo sleeping in epoll_wait
+         * as an event loop does. */
+        double ep_med = 0, ep_p99 = 0;
+        fprintf(stderr, "bench: raw UDP ping-pong 64 B via epoll x %ld\n", rtt_count);
+        if (raw_pingpong(64, rtt_count, 1, &ep_med, &ep_p99) == 0) {
+            emit("raw_epoll_rtt_median_us", ep_med, "us", raw_med);
+            emit("raw_epoll_rtt_p99_us", ep_p99, "us", raw_p99);
         }
         for (int k = 0; k < 3; k++) {
             fprintf(stderr, "bench: raw UDP blast %d B for %.1f s\n", raw_sizes[k], secs_per_size);
