@@ -283,6 +283,8 @@ typedef struct weft_stats {
     uint64_t drop_ratelimit;     /* WEFT_ERR_RATE_LIMITED */
     uint64_t drop_wrong_mesh;    /* WEFT_ERR_WRONG_MESH */
     uint64_t drop_dup_msg;       /* duplicate message fragments ignored */
+    uint64_t rx_refused;         /* packets left unacknowledged because the
+                                    reassembly buffer was full (resent) */
     uint64_t handshakes_ok, handshakes_failed;
     uint64_t sessions;           /* currently established */
 } weft_stats;

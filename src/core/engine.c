@@ -616,6 +616,7 @@ static int on_hs_init(weft__engine *e, const weft_addr *from, const uint8_t *pkt
         if (q->hs_state == HS_RESP_SENT && q->hs_remote_idx == sidx &&
             weft_addr_eq(&q->addr, from)) {
             q->hs_pkt_due = 1;
+            q->hs_retry_us = now_us + (uint64_t)e->cfg.unreachable_ms * 1000;
             weft__peer_touch(q);
             return 0;
         }
@@ -664,7 +665,8 @@ static int on_hs_init(weft__engine *e, const weft_addr *from, const uint8_t *pkt
     p->hs_pkt_due = 1;
     p->hs_state = HS_RESP_SENT;
     p->hs_started_us = now_us;
-    p->hs_retry_us = now_us + 3ull * e->cfg.handshake_timeout_ms * 1000;
+    /* wait as long as the initiator keeps trying before giving up */
+    p->hs_retry_us = now_us + (uint64_t)e->cfg.unreachable_ms * 1000;
     if (weft__u64map_put(&e->by_idx, p->hs_local_idx, p) < 0) {
         peer_free(p);
         return WEFT_ERR_NOMEM;
@@ -737,6 +739,22 @@ static weft__peer *hs_complete(weft__engine *e, weft__peer *t, const weft_node_i
     return p;
 }
 
+/*
+ * How long the initiator waits before resending msg3: about one probe
+ * timeout of the path (the session's RTT estimate, else the handshake's),
+ * doubling per attempt and capped at 1 s -- well inside the responder's
+ * patience (unreachable_ms), so a lossy path still completes.
+ */
+static uint64_t fin_retry_us(const weft__peer *p)
+{
+    uint64_t base = p->rtt.has_sample ? weft__rtt_pto_us(&p->rtt, WEFT__MAX_ACK_DELAY_US)
+                                      : WEFT__MAX(3 * p->hs_rtt_us, 10000);
+    if (!p->rtt.has_sample && !p->hs_rtt_us)
+        base = 100000;
+    uint64_t t = base << WEFT__MIN(p->hs_attempts - 1, 6);
+    return WEFT__MIN(t, 1000000);
+}
+
 static int on_hs_resp(weft__engine *e, const weft_addr *from, const uint8_t *pkt,
                       size_t len, uint64_t now_us)
 {
@@ -762,7 +780,8 @@ static int on_hs_resp(weft__engine *e, const weft_addr *from, const uint8_t *pkt
         return WEFT_ERR_HANDSHAKE;
     }
     t->hs_remote_idx = weft__get_u32(pkt + 2);
-    t->hs_rtt_us = now_us - t->hs_started_us;
+    /* Karn's rule (RFC 6298 §3): no RTT sample from a resent msg1. */
+    t->hs_rtt_us = t->hs_attempts == 1 ? now_us - t->hs_started_us : 0;
     t->addr = *from;
     /* -> s, se, psk with our payload */
     uint8_t mypl[WEFT__HS_PAYLOAD];
@@ -791,8 +810,8 @@ static int on_hs_resp(weft__engine *e, const weft_addr *from, const uint8_t *pkt
         p->hs_pkt_len = HS_FIN_LEN;
         p->hs_pkt_due = 1;
         p->hs_fin_unconfirmed = 1;
-        p->hs_retry_us = now_us + WEFT__MAX(3 * p->hs_rtt_us, 10000);
         p->hs_attempts = 1;
+        p->hs_retry_us = now_us + fin_retry_us(p);
     }
     weft__peer_touch(p);
     return 0;
@@ -1049,7 +1068,7 @@ static int peer_timers(weft__engine *e, weft__peer *p, uint64_t now_us)
     if (p->hs_fin_unconfirmed && now_us >= p->hs_retry_us) {
         p->hs_attempts++;
         p->hs_pkt_due = 1;
-        p->hs_retry_us = now_us + (WEFT__MAX(3 * p->hs_rtt_us, 10000) << WEFT__MIN(p->hs_attempts, 6));
+        p->hs_retry_us = now_us + fin_retry_us(p);
     }
     if (!p->established)
         return 0;
