@@ -494,15 +494,11 @@ static void pump_soon(weft_uv_node *n)
 static void recv_batches(weft_uv_node *n, sock *s)
 {
     for (int b = 0; b < RECV_BATCHES_MAX && !n->closing && !n->fatal; b++) {
-        for (uint32_t i = 0; i < n->batch; i++) {
-            n->riov[i].iov_base = n->rbufs + (size_t)i * PKT_CAP;
-            n->riov[i].iov_len = PKT_CAP;
-            memset(&n->rmsgs[i], 0, sizeof n->rmsgs[i]);
-            n->rmsgs[i].msg_hdr.msg_iov = &n->riov[i];
-            n->rmsgs[i].msg_hdr.msg_iovlen = 1;
-            n->rmsgs[i].msg_hdr.msg_name = &n->rnames[i];
-            n->rmsgs[i].msg_hdr.msg_namelen = sizeof n->rnames[i];
-        }
+        /* The headers were set up once (recv_setup); the kernel only
+         * writes msg_len, msg_flags and msg_namelen, and the last is reset
+         * below for the entries this call used.  Re-initialising all
+         * `batch` entries per call cost ~2k instructions per datagram in
+         * a ping-pong (callgrind). */
         int r = recvmmsg(s->fd, n->rmsgs, n->batch, MSG_DONTWAIT, NULL);
         if (r < 0 && errno == EINTR)
             continue;
@@ -528,10 +524,26 @@ static void recv_batches(weft_uv_node *n, sock *s)
                 break;
             }
         }
+        for (int i = 0; i < r; i++)
+            n->rmsgs[i].msg_hdr.msg_namelen = sizeof n->rnames[i];
         /* Drain between batches so ACKs go out while a burst is arriving. */
         pump(n);
         if ((uint32_t)r < n->batch)
             break;
+    }
+}
+
+/* Points each receive header at its buffer and address slot, once. */
+static void recv_setup(weft_uv_node *n)
+{
+    for (uint32_t i = 0; i < n->batch; i++) {
+        n->riov[i].iov_base = n->rbufs + (size_t)i * PKT_CAP;
+        n->riov[i].iov_len = PKT_CAP;
+        memset(&n->rmsgs[i], 0, sizeof n->rmsgs[i]);
+        n->rmsgs[i].msg_hdr.msg_iov = &n->riov[i];
+        n->rmsgs[i].msg_hdr.msg_iovlen = 1;
+        n->rmsgs[i].msg_hdr.msg_name = &n->rnames[i];
+        n->rmsgs[i].msg_hdr.msg_namelen = sizeof n->rnames[i];
     }
 }
 
@@ -744,6 +756,7 @@ int weft_uv_node_new(weft_uv_node **out, uv_loop_t *loop,
     }
     for (size_t i = 0; i < b; i++)
         n->out[i].buf = n->sbufs + i * PKT_CAP;
+    recv_setup(n);
 
     int rc = weft_engine_new(&n->engine, &cfg->engine, &n->env, now_us());
     if (rc != 0) {
