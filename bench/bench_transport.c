@@ -20,7 +20,7 @@
  * asserts nothing.  Every loop is bounded in count and time; children get
  * PR_SET_PDEATHSIG and an alarm, and are killed and reaped at exit.
  *
- * usage: bench_transport [--secs S] [--rtt-count N]
+ * usage: bench_transport [--secs S] [--rtt-count N] [--rtt-dump FILE]
  *                        [--raw-only | --weft-only | --only rtt|64|1k|64k]
  */
 #define _GNU_SOURCE
@@ -46,6 +46,7 @@
 
 static double secs_per_size = 4.0;
 static long rtt_count = 20000;
+static const char *rtt_dump; /* --rtt-dump FILE: every weft RTT sample, in order */
 static pid_t child_pid = -1;
 
 static double now_s(void)
@@ -639,6 +640,13 @@ static int run_weft(int what)
     uv_run(&P.loop, UV_RUN_DEFAULT);
     uv_loop_close(&P.loop);
     kill_child();
+    if (what == 0 && P.rtt_got > 0 && rtt_dump) {
+        FILE *f = fopen(rtt_dump, "w");
+        for (long i = 0; f && i < P.rtt_got; i++)
+            fprintf(f, "%.2f\n", P.rtt[i]);
+        if (f)
+            fclose(f);
+    }
     if (what == 0 && P.rtt_got > 0) {
         qsort(P.rtt, (size_t)P.rtt_got, sizeof(double), cmpd);
         R.rtt_got = P.rtt_got;
@@ -665,6 +673,8 @@ int main(int argc, char **argv)
             secs_per_size = atof(argv[++i]);
         else if (!strcmp(argv[i], "--rtt-count") && i + 1 < argc)
             rtt_count = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--rtt-dump") && i + 1 < argc)
+            rtt_dump = argv[++i];
         else if (!strcmp(argv[i], "--raw-only"))
             weft = 0;
         else if (!strcmp(argv[i], "--weft-only"))
@@ -679,7 +689,7 @@ int main(int argc, char **argv)
             }
         }
         else {
-            fprintf(stderr, "usage: %s [--secs S] [--rtt-count N] [--raw-only|--weft-only|--only rtt|64|1k|64k]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--secs S] [--rtt-count N] [--rtt-dump FILE] [--raw-only|--weft-only|--only rtt|64|1k|64k]\n", argv[0]);
             return 2;
         }
     }
