@@ -73,7 +73,7 @@ int weft__conn_init(weft__peer *p, uint64_t now_us)
 static void free_rxmsg(weft__peer *p, weft__rxmsg *m)
 {
     weft__rset_free(&m->got);
-    weft__free(p->e->a, m->buf);
+    weft__buf_put(p->e, m->buf, m->total_len);
     weft__free(p->e->a, m);
 }
 
@@ -188,7 +188,7 @@ static void maybe_finish(weft__peer *p, weft__omsg *m)
         return;
     live_remove(p, m);
     p->queued_bytes -= m->len;
-    weft__free(p->e->a, m);
+    weft__buf_put(p->e, m, sizeof *m + m->len);
 }
 
 int weft__conn_queue(weft__peer *p, const void *msg, size_t len,
@@ -202,7 +202,7 @@ int weft__conn_queue(weft__peer *p, const void *msg, size_t len,
         return WEFT_ERR_TOO_BIG;
     if (p->queued_bytes + len > e->cfg.max_queued_bytes && p->queued_bytes)
         return WEFT_ERR_AGAIN;
-    weft__omsg *m = weft__alloc(e->a, sizeof *m + len);
+    weft__omsg *m = weft__buf_get(e, sizeof *m + len);
     if (!m)
         return WEFT_ERR_NOMEM;
     memset(m, 0, sizeof *m);
@@ -749,7 +749,7 @@ static int on_msg(weft__peer *p, const weft__msg_frame *f)
         m = weft__calloc(e->a, sizeof *m);
         if (!m)
             return WEFT_ERR_NOMEM;
-        m->buf = weft__alloc(e->a, f->total_len);
+        m->buf = weft__buf_get(e, f->total_len);
         if (!m->buf) {
             weft__free(e->a, m);
             return WEFT_ERR_NOMEM;

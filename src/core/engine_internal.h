@@ -41,6 +41,11 @@ enum {
 #define WEFT__ORDER_AHEAD_MAX (1u << 20) /* msg ids accepted ahead of the next */
 #define WEFT__LANES 16               /* flags & 0x0f: priority | kind */
 #define WEFT__HS_ATTEMPTS_BACKOFF_MAX 8
+/* Recycled large message buffers (weft__buf_get/put): at most this many,
+ * each of MIN..MAX bytes, so the cache holds at most 8 x 256 KiB. */
+#define WEFT__BUFCACHE_SLOTS 8
+#define WEFT__BUFCACHE_MIN_BYTES (16u << 10)
+#define WEFT__BUFCACHE_MAX_BYTES (256u << 10)
 
 /* One fragment of an outgoing message, as carried by one sent packet. */
 typedef struct weft__frag {
@@ -233,6 +238,12 @@ struct weft_engine {
     weft__event_q *evq;        /* FIFO of pending events */
     size_t evq_head, evq_n, evq_cap;
     uint8_t *last_owned;       /* data of the last polled event */
+    size_t last_owned_len;     /* its length (<= its allocation) */
+    struct {
+        void *p;
+        size_t cap;            /* usable bytes (a lower bound) */
+    } bufcache[WEFT__BUFCACHE_SLOTS];
+    size_t bufcache_n;
     weft__peer *last_peer;
 
     uint8_t *rx_buf;           /* decrypted payload of the last packet */
@@ -256,6 +267,12 @@ int weft__ev_push(weft__engine *e, int type, weft__peer *p, int err,
                   uint8_t *owned, int in_rx);
 void weft__peer_touch(weft__peer *p);      /* recompute deadline, ring */
 void weft__peer_wants_send(weft__peer *p); /* put in the send ring */
+/* A buffer of at least n bytes, recycled when a cached one fits (within
+ * 1/4 of n), else from the allocator; NULL when out of memory. */
+void *weft__buf_get(weft__engine *e, size_t n);
+/* Gives back a buffer with at least cap usable bytes (NULL is a no-op):
+ * cached when 16..256 KiB and a slot is free, else freed. */
+void weft__buf_put(weft__engine *e, void *p, size_t cap);
 
 /* --- conn.c: the transport of an established session --- */
 int weft__conn_init(weft__peer *p, uint64_t now_us);
