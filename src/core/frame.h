@@ -56,7 +56,12 @@ typedef struct weft__frame {
  */
 ptrdiff_t weft__frame_decode(const uint8_t *p, size_t len, weft__frame *f);
 
-/* Encoders return bytes written or WEFT_ERR_BUFSMALL. */
+/* Encoders return bytes written or WEFT_ERR_BUFSMALL (nothing useful is
+ * left in p then), or WEFT_ERR_INVAL for arguments no decoder would
+ * produce.  put_ack: r[0..nranges) descending, lo <= hi, at least one
+ * missing number between neighbours (a rangeset's ranges reversed),
+ * nranges >= 1; all of them are written.  put_msg: valid flags and
+ * offset + len <= total_len. */
 ptrdiff_t weft__frame_put_ping(uint8_t *p, size_t cap);
 ptrdiff_t weft__frame_put_ack(uint8_t *p, size_t cap, const weft__range *r,
                               size_t nranges, uint64_t ack_delay_us);

@@ -25,11 +25,16 @@ typedef struct weft__rangeset {
     const weft_allocator *a;
 } weft__rangeset;
 
+/* cap 0 is taken as 1.  Nothing is allocated until the first add. */
 void weft__rset_init(weft__rangeset *s, const weft_allocator *a, size_t cap);
 void weft__rset_free(weft__rangeset *s);
 /*
  * Adds [lo, hi].  Returns how many integers were newly covered (0 when all
- * were present), or WEFT_ERR_NOMEM (set unchanged).
+ * were present), or WEFT_ERR_NOMEM (set unchanged), or WEFT_ERR_INVAL when
+ * lo > hi.  The count saturates at INT64_MAX (a range can hold 2^64).  At
+ * the cap, the count is of what the set holds afterwards: when the new
+ * range is itself the lowest and is dropped, 0 is returned and `dropped`
+ * incremented.  Merging into existing ranges never allocates or drops.
  */
 int64_t weft__rset_add(weft__rangeset *s, uint64_t lo, uint64_t hi);
 int weft__rset_contains(const weft__rangeset *s, uint64_t v);

@@ -37,13 +37,16 @@ typedef struct weft__cc {
     uint64_t cwnd;
     uint64_t ssthresh;
     uint64_t bytes_in_flight;
-    uint64_t recovery_start_us;  /* 0 = not in recovery */
+    uint64_t recovery_start_us;  /* start of the latest recovery period
+                                    (never 0 once set); 0 = none */
     uint64_t acked_in_ca;        /* bytes acked toward the next increase */
     uint32_t mss;
     uint64_t cwnd_min;           /* 2 * mss */
     uint64_t cwnd_max;           /* cap, bytes */
 } weft__cc;
 
+/* Initial window min(10 * mss, max(14720, 2 * mss)) (§7.2); cwnd_max 0 =
+ * unlimited; mss 0 = 1200. */
 void weft__cc_init(weft__cc *cc, uint32_t mss, uint64_t cwnd_max);
 /* The path's packet size changed (MTU probe). Window scales with it. */
 void weft__cc_set_mss(weft__cc *cc, uint32_t mss);
@@ -73,8 +76,12 @@ typedef struct weft__pacer {
     uint64_t burst_bytes;
 } weft__pacer;
 
+/* The bucket starts full.  burst_bytes is raised to 10 * cc->mss when used
+ * (so 0 means "10 packets") and capped at 16 MiB. */
 void weft__pacer_init(weft__pacer *p, uint64_t burst_bytes, uint64_t now_us);
-/* Earliest time a packet of `bytes` may leave (== now_us when it may now). */
+/* Earliest time a packet of `bytes` may leave (== now_us when it may now).
+ * Does not consume tokens; call as often as wanted.  Unpaced (always now)
+ * while srtt is 0. */
 uint64_t weft__pacer_next_us(weft__pacer *p, const weft__cc *cc,
                              const weft__rtt *r, uint64_t bytes, uint64_t now_us);
 /* Spends tokens for a packet sent at now_us. */

@@ -18,7 +18,9 @@ typedef struct weft__replay {
 } weft__replay;
 
 void weft__replay_init(weft__replay *r);
-/* 0 when n may be new; WEFT_ERR_REPLAY when seen or older than the window. */
+/* 0 when n may be new; WEFT_ERR_REPLAY when seen or more than
+ * WEFT__REPLAY_BITS - 64 below the highest accepted counter, and always for
+ * UINT64_MAX.  Does not modify r. */
 int weft__replay_check(const weft__replay *r, uint64_t n);
 /* Marks n as seen; returns 0 or WEFT_ERR_REPLAY (already seen). */
 int weft__replay_update(weft__replay *r, uint64_t n);

@@ -1,0 +1,81 @@
+/*
+ * keys.h -- node identity and network key files (driver level: these
+ * functions do file I/O and use libsodium; the sans-IO core never calls
+ * them, it receives the loaded keys).
+ *
+ * A node's identity is an Ed25519 key pair; the node id is the public key.
+ * The identity file <data_dir>/identity.key holds the 32-byte seed as 64
+ * lowercase hex characters on one line, preceded by a comment line
+ * ("# weft node id <64 hex>") for humans.  The network key (the Noise psk
+ * shared by every node of a mesh) is a file of 64 hex characters.
+ *
+ * Key files must be private: a file readable or writable by group or
+ * others is refused with WEFT_ERR_KEY_PERMS (as ssh does), rather than
+ * silently used.  New files are written atomically (temporary file in the
+ * same directory, fsync, then link into place, then fsync the directory),
+ * with mode 0600, so a crash never leaves a half-written key.
+ */
+#ifndef WEFT_KEYS_H
+#define WEFT_KEYS_H
+
+#include <stdint.h>
+#include "weft/weft.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest key file accepted; anything longer is WEFT_ERR_CORRUPT. */
+#define WEFT_KEY_FILE_MAX_BYTES 4096
+
+/*
+ * Loads the node identity from <data_dir>/identity.key, creating it (and
+ * data_dir itself, mode 0700, if missing; its parent must exist) from OS
+ * randomness when absent.  On success secret receives the Ed25519 secret
+ * key (seed || public key, the layout of weft_crypto.sign), id the public
+ * key, and *created (may be NULL) 1 if the file was just created, else 0.
+ * If two processes create concurrently, one wins and both load its key.
+ * Lines starting with '#' and blank lines are ignored when loading.
+ * Returns 0,
+ *   WEFT_ERR_INVAL      a NULL argument or a path too long,
+ *   WEFT_ERR_KEY_PERMS  the file is readable/writable by group or others,
+ *   WEFT_ERR_CORRUPT    the file is not one line of 64 hex chars (plus
+ *                       comments), is too big, or is not a regular file,
+ *   WEFT_ERR_IO         any other file system error.
+ * secret is zeroed on failure.
+ */
+int weft_identity_load_or_create(const char *data_dir, uint8_t secret[64],
+                                 weft_node_id *id, int *created);
+
+/*
+ * Loads a network key: 64 hex chars; whitespace anywhere and '#' comment
+ * lines are tolerated.  Returns 0,
+ *   WEFT_ERR_INVAL      NULL argument,
+ *   WEFT_ERR_NOT_FOUND  the file does not exist,
+ *   WEFT_ERR_KEY_PERMS  readable/writable by group or others,
+ *   WEFT_ERR_CORRUPT    not exactly 64 hex chars, too big, not a file,
+ *   WEFT_ERR_IO         other file system errors.
+ * key is zeroed on failure.
+ */
+int weft_network_key_load(const char *path, uint8_t key[32]);
+
+/*
+ * Writes a new random network key to path (mode 0600, atomically).
+ * Returns 0, WEFT_ERR_INVAL, WEFT_ERR_EXISTS (path already exists; it is
+ * left untouched) or WEFT_ERR_IO.
+ */
+int weft_network_key_generate(const char *path);
+
+/*
+ * Derives a network key from a passphrase: BLAKE2b-256 of the passphrase
+ * keyed with "weft-netkey-v1".  FOR DEMOS AND TESTS ONLY: it is fast and
+ * unsalted, so a guessable passphrase yields a guessable mesh key; real
+ * meshes should use weft_network_key_generate().  Returns 0 or
+ * WEFT_ERR_INVAL (NULL argument).
+ */
+int weft_network_key_from_passphrase(const char *pass, uint8_t key[32]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_KEYS_H */
