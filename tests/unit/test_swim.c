@@ -5,7 +5,9 @@
  * clock advanced in 1 ms steps, a fixed 1 ms one-way latency, per-node
  * "down" flags and per-link blocks.  Everything is deterministic (seeded
  * randomness), every loop is bounded by simulated time, and assertions poll
- * the instances' state between steps.  Crypto is real (libsodium).
+ * the instances' state between steps.  Crypto is real
+ * (weft_crypto_sodium()); libsodium is used directly only to forge test
+ * claims.
  */
 #include <sodium.h>
 
@@ -13,69 +15,6 @@
 #include "core/varint.h"
 #include "test.h"
 #include "weft/crypto.h"
-
-/* ---- a libsodium crypto vtable (what the instance uses) --------------- */
-
-static void nonce12(uint8_t n[12], uint64_t v)
-{
-    memset(n, 0, 4);
-    weft__put_u64(n + 4, v);
-}
-static int c_seal(void *ctx, uint8_t *out, const uint8_t key[32], uint64_t nonce,
-                  const uint8_t *ad, size_t adlen, const uint8_t *pt, size_t ptlen)
-{
-    uint8_t n[12];
-    (void)ctx;
-    nonce12(n, nonce);
-    crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, pt, ptlen, ad, adlen, NULL, n, key);
-    return 0;
-}
-static int c_open(void *ctx, uint8_t *out, const uint8_t key[32], uint64_t nonce,
-                  const uint8_t *ad, size_t adlen, const uint8_t *ct, size_t ctlen)
-{
-    uint8_t n[12];
-    (void)ctx;
-    nonce12(n, nonce);
-    return crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, ct, ctlen, ad, adlen, n, key) == 0 ? 0 : -1;
-}
-static void c_mac(void *ctx, uint8_t *out, size_t outlen, const uint8_t *key,
-                  size_t keylen, const weft_iov *iov, size_t n)
-{
-    crypto_generichash_state st;
-    (void)ctx;
-    crypto_generichash_init(&st, key, keylen, outlen);
-    for (size_t i = 0; i < n; i++)
-        crypto_generichash_update(&st, iov[i].base, iov[i].len);
-    crypto_generichash_final(&st, out, outlen);
-}
-static void c_hash(void *ctx, uint8_t out[64], const weft_iov *iov, size_t n)
-{
-    c_mac(ctx, out, 64, NULL, 0, iov, n);
-}
-static void c_sign(void *ctx, uint8_t sig[64], const uint8_t *m, size_t len, const uint8_t sk[64])
-{
-    (void)ctx;
-    crypto_sign_detached(sig, NULL, m, len, sk);
-}
-static int c_verify(void *ctx, const uint8_t sig[64], const uint8_t *m, size_t len, const uint8_t pk[32])
-{
-    (void)ctx;
-    return crypto_sign_verify_detached(sig, m, len, pk) == 0 ? 0 : -1;
-}
-static void c_kp(void *ctx, uint8_t pk[32], uint8_t sk[64], const uint8_t seed[32])
-{
-    (void)ctx;
-    crypto_sign_seed_keypair(pk, sk, seed);
-}
-static void c_wipe(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    sodium_memzero(p, n);
-}
-static const weft_crypto tcrypto = {
-    .aead_seal = c_seal, .aead_open = c_open, .hash = c_hash, .mac = c_mac,
-    .sign = c_sign, .verify = c_verify, .sign_keypair_seed = c_kp, .wipe = c_wipe,
-};
 
 static void rand_fill(void *ctx, uint8_t *buf, size_t len)
 {
@@ -144,7 +83,7 @@ static int node_start(net *w, int i, const weft__swim_config *cfg, const uint8_t
         weft__swim_config_lan(&c);
     w->rstate[i] = 1000 + (uint64_t)i * 77 + w->now_us;
     w->env[i].alloc = NULL;
-    w->env[i].crypto = &tcrypto;
+    w->env[i].crypto = weft_crypto_sodium();
     w->env[i].rand.ctx = &w->rstate[i];
     w->env[i].rand.fill = rand_fill;
     mk_addr(&w->addr[i], i);
