@@ -44,7 +44,8 @@ enum {
     MSG_PUSHPULL = 0x20
 };
 
-enum { PP_REQUEST = 0x01, PP_JOIN = 0x02 };
+enum { PP_REQUEST = 0x01, PP_JOIN = 0x02, PP_CLAIM = 0x04 };
+#define PP_ONE 0x100 /* internal: send only the first chunk (reconnect) */
 
 #define ADDR_WIRE 23           /* family, port, scope, ip[16] */
 #define MSG_HDR 3              /* type u8, length u16 */
@@ -95,7 +96,7 @@ typedef struct outmsg {
 typedef struct pptask {
     weft_addr to;
     uint32_t cursor;      /* next member index; 0 = self first */
-    uint8_t flags;
+    uint16_t flags;       /* PP_* wire flags | PP_ONE */
     uint8_t active;
 } pptask;
 
@@ -146,6 +147,7 @@ struct weft__swim {
 
     seed seeds[WEFT__SWIM_SEEDS_MAX];
     uint32_t nseeds;
+    uint32_t join_extra;     /* quick push-pulls left after joining */
 
     weft__swim_event *events;
     uint32_t ev_head, ev_len;
@@ -262,8 +264,8 @@ void weft__swim_config_lan(weft__swim_config *c)
     c->suspicion_mult = 4;
     c->suspicion_max_mult = 6;
     c->awareness_max = 8;
-    c->pushpull_interval_ms = 20000;
-    c->reconnect_interval_ms = 5000;
+    c->pushpull_interval_ms = 15000;
+    c->reconnect_interval_ms = 2000;
     c->dead_retain_ms = 60000;
     c->gossip_to_dead_ms = 10000;
     c->join_retry_ms_min = 250;
@@ -330,6 +332,15 @@ static member *find(const weft__swim *s, const weft_node_id *id)
         if (id_eq(&s->members[v - 1].id, id))
             return &s->members[v - 1];
     }
+}
+
+/* The slot holding id, which must be present. */
+static uint32_t slot_pos(const weft__swim *s, const weft_node_id *id)
+{
+    uint32_t i = slot_of(s, id);
+    while (s->slots[i] && !id_eq(&s->members[s->slots[i] - 1].id, id))
+        i = (i + 1) & (s->slots_cap - 1);
+    return i;
 }
 
 /* Points id's slot at index idx, inserting when absent.  The table has room
@@ -414,11 +425,15 @@ static member *member_add(weft__swim *s, const weft_node_id *id)
     slot_set(s, id, n);
     uint32_t j = rnd_below(s, n + 1);
     if (j != n) {
+        /* find both slots before the swap: slots are matched through the
+         * array, which the swap changes */
+        uint32_t pn = slot_pos(s, &s->members[n].id);
+        uint32_t pj = slot_pos(s, &s->members[j].id);
         member tmp = s->members[j];
         s->members[j] = s->members[n];
         s->members[n] = tmp;
-        slot_set(s, &s->members[j].id, j);
-        slot_set(s, &s->members[n].id, n);
+        s->slots[pn] = j + 1;
+        s->slots[pj] = n + 1;
     }
     return &s->members[j];
 }
@@ -429,8 +444,9 @@ static void member_remove(weft__swim *s, member *m)
     slot_del(s, &m->id);
     weft__free(s->env->alloc, m->meta);
     if (i != last) {
+        /* last's slot is found while members[last] is still intact */
+        s->slots[slot_pos(s, &s->members[last].id)] = i + 1;
         s->members[i] = s->members[last];
-        slot_set(s, &s->members[i].id, i);
     }
     s->nmembers--;
 }
@@ -594,6 +610,16 @@ static ptrdiff_t encode_bcast(weft__swim *s, const bcast *b, uint8_t *p,
     return -1;
 }
 
+/* Ordering of the piggyback: updates about ourselves (refutations, new
+ * metadata, leave) first, then fewest transmissions first. */
+static int bcast_before(const weft__swim *s, const bcast *a, const bcast *b)
+{
+    int sa = id_eq(&a->id, &s->self.id), sb = id_eq(&b->id, &s->self.id);
+    if (sa != sb)
+        return sa;
+    return a->transmits < b->transmits;
+}
+
 /* Appends pending updates to a packet, fewest transmissions first, until
  * room runs out.  Returns bytes appended. */
 static size_t fill_piggyback(weft__swim *s, uint8_t *p, size_t room)
@@ -602,7 +628,7 @@ static size_t fill_piggyback(weft__swim *s, uint8_t *p, size_t room)
     for (uint32_t i = 1; i < s->nbcast; i++) {
         bcast t = s->bcast[i];
         uint32_t j = i;
-        while (j > 0 && s->bcast[j - 1].transmits > t.transmits) {
+        while (j > 0 && bcast_before(s, &t, &s->bcast[j - 1])) {
             s->bcast[j] = s->bcast[j - 1];
             j--;
         }
@@ -732,7 +758,7 @@ static size_t pp_chunk(weft__swim *s, pptask *t, uint8_t *pt, size_t room)
     memcpy(pt, s->self.id.key, 32);
     size_t hdr = o;
     o += MSG_HDR;
-    pt[o++] = t->cursor == 0 ? t->flags : (uint8_t)(t->flags & ~PP_REQUEST);
+    pt[o++] = (uint8_t)(t->cursor == 0 ? t->flags & 0xff : t->flags & ~PP_REQUEST & 0xff);
     size_t first = o;
     while (t->cursor <= s->nmembers) {
         const member *m = t->cursor == 0 ? &s->self : &s->members[t->cursor - 1];
@@ -745,7 +771,7 @@ static size_t pp_chunk(weft__swim *s, pptask *t, uint8_t *pt, size_t room)
     if (o == first && t->cursor > 0) /* nothing fitted: cannot happen with a */
         t->cursor++;                 /* valid packet_bytes; skip defensively */
     put_hdr(pt + hdr, MSG_PUSHPULL, o - hdr - MSG_HDR);
-    if (t->cursor > s->nmembers)
+    if (t->cursor > s->nmembers || (t->flags & PP_ONE))
         t->active = 0;
     return o;
 }
@@ -793,8 +819,10 @@ static void pp_start(weft__swim *s, const weft_addr *to, int flags)
     pptask *freet = NULL;
     for (uint32_t k = 0; k < PP_MAX; k++) {
         if (s->pp[k].active && weft_addr_eq(&s->pp[k].to, to)) {
-            s->pp[k].cursor = 0; /* restart: the peer asked again */
-            s->pp[k].flags = (uint8_t)flags;
+            if (!(flags & PP_ONE)) { /* restart: the peer asked again */
+                s->pp[k].cursor = 0;
+                s->pp[k].flags = (uint16_t)flags;
+            }
             return;
         }
         if (!s->pp[k].active && !freet)
@@ -806,7 +834,7 @@ static void pp_start(weft__swim *s, const weft_addr *to, int flags)
     }
     freet->to = *to;
     freet->cursor = 0;
-    freet->flags = (uint8_t)flags;
+    freet->flags = (uint16_t)flags;
     freet->active = 1;
     if (flags & PP_REQUEST)
         s->st.pushpulls++;
@@ -1264,19 +1292,26 @@ static void on_pushpull(weft__swim *s, const weft_addr *from,
             return;
         }
         o += n;
-        int known = id_eq(&c.id, &s->self.id) || find(s, &c.id);
-        if (state == WEFT__SWIM_ALIVE || known) {
+        int is_self = id_eq(&c.id, &s->self.id);
+        if (state == WEFT__SWIM_ALIVE || is_self || find(s, &c.id)) {
             int r = apply_alive(s, &c, now_us);
             if (r < 0 && r != WEFT_ERR_LIMIT)
                 *err = r;
         }
-        /* A remote "dead" is only a suspicion here: the member may refute
-         * (memberlist does the same on push-pull merges). */
-        if (state != WEFT__SWIM_ALIVE && known)
+        /* A remote suspect/dead state matters here only when it is about
+         * us: we refute it.  About others it is ignored: after a partition
+         * heals, full states carry stale deaths of live members by the
+         * hundred, and acting on them causes false positives faster than
+         * refutations can spread.  Real failures are still found by our own
+         * probes and by gossip. */
+        if (state != WEFT__SWIM_ALIVE && is_self)
             apply_suspect(s, &c.id, inc, sender, now_us);
+        (void)sender;
     }
     if (flags & PP_REQUEST)
         pp_start(s, from, 0);
+    else if (flags & PP_CLAIM)
+        pp_start(s, from, PP_ONE); /* our claim, without asking back */
 }
 
 /* Parses and applies the decrypted payload. */
@@ -1294,9 +1329,18 @@ static int handle_plain(weft__swim *s, const weft_addr *from, const uint8_t *pt,
     member *sm = find(s, &sender);
     if (sm)
         sm->last_contact_us = now_us;
+    else if (!s->left)
+        /* a member we do not know (its join gossip or our push-pull chunk
+         * was lost): ask for its signed claim, one packet each way */
+        pp_start(s, from, PP_CLAIM | PP_ONE);
     for (uint32_t i = 0; i < s->nseeds; i++)
-        if (weft_addr_eq(&s->seeds[i].addr, from))
+        if (!s->seeds[i].answered && weft_addr_eq(&s->seeds[i].addr, from)) {
             s->seeds[i].answered = 1;
+            /* chunks of the seed's state may be lost: exchange again with
+             * random members soon, twice, to fill the holes */
+            s->join_extra = 2;
+            s->next_pp_us = now_us + ms_us(s->cfg.join_retry_ms_min) * 4;
+        }
     int err = 0;
     size_t o = 32;
     while (o < len) {
@@ -1615,8 +1659,10 @@ static void reconnect(weft__swim *s, uint64_t now_us)
      * other dead and would never talk to it again.  Alternate between a
      * random dead member and a seed not currently seen alive. */
     member *pick[1];
+    /* One packet (our own claim first, with PP_REQUEST): if the other side
+     * is reachable again its full state comes back; if not, little is lost. */
     if (rnd(s) & 1 && pick_random(s, pick, 1, NULL, dead_ok, now_us)) {
-        pp_start(s, &pick[0]->addr, PP_REQUEST);
+        pp_start(s, &pick[0]->addr, PP_REQUEST | PP_ONE);
         return;
     }
     if (!s->nseeds)
@@ -1627,7 +1673,7 @@ static void reconnect(weft__swim *s, uint64_t now_us)
             weft_addr_eq(&s->members[i].addr, &sd->addr))
             return;
     if (!weft_addr_eq(&sd->addr, &s->self.addr))
-        pp_start(s, &sd->addr, PP_REQUEST);
+        pp_start(s, &sd->addr, PP_REQUEST | PP_ONE);
 }
 
 int weft__swim_handle_expiry(weft__swim *s, uint64_t now_us)
@@ -1663,7 +1709,12 @@ int weft__swim_handle_expiry(weft__swim *s, uint64_t now_us)
         }
     }
     if (s->cfg.pushpull_interval_ms && now_us >= s->next_pp_us) {
-        s->next_pp_us = now_us + pushpull_interval_us(s);
+        if (s->join_extra) {
+            s->join_extra--;
+            s->next_pp_us = now_us + ms_us(s->cfg.join_retry_ms_min) * 8;
+        } else {
+            s->next_pp_us = now_us + pushpull_interval_us(s);
+        }
         member *pick[1];
         if (!s->left && pick_random(s, pick, 1, NULL, alive_ok, now_us))
             pp_start(s, &pick[0]->addr, PP_REQUEST);
