@@ -84,6 +84,7 @@ typedef struct bcast {
     weft_node_id from;    /* SUSPECT / DEAD: who asserts it */
     uint8_t kind;         /* MSG_ALIVE, MSG_SUSPECT, MSG_DEAD, MSG_LEAVE */
     uint8_t transmits;
+    uint8_t urgent;       /* failure news and refutations: before joins */
 } bcast;
 
 typedef struct outmsg {
@@ -507,8 +508,8 @@ int weft__swim_poll(weft__swim *s, weft__swim_event *ev)
 /* Queues (or replaces) the update about id: at most one per member, the
  * newest wins and starts with zero transmissions.  When the queue is full
  * the most-transmitted entry is dropped (counted). */
-static void bcast_queue(weft__swim *s, int kind, const weft_node_id *id,
-                        const weft_node_id *from)
+static void bcast_queue_u(weft__swim *s, int kind, const weft_node_id *id,
+                          const weft_node_id *from, int urgent)
 {
     bcast *b = NULL;
     for (uint32_t i = 0; i < s->nbcast; i++)
@@ -531,6 +532,14 @@ static void bcast_queue(weft__swim *s, int kind, const weft_node_id *id,
     b->from = from ? *from : s->self.id;
     b->kind = (uint8_t)kind;
     b->transmits = 0;
+    b->urgent = (uint8_t)urgent;
+}
+
+/* Failure news is urgent; alive claims are not, unless they refute. */
+static void bcast_queue(weft__swim *s, int kind, const weft_node_id *id,
+                        const weft_node_id *from)
+{
+    bcast_queue_u(s, kind, id, from, kind != MSG_ALIVE);
 }
 
 /* Encodes the signed alive claim of m: docs §4.5. */
@@ -611,12 +620,17 @@ static ptrdiff_t encode_bcast(weft__swim *s, const bcast *b, uint8_t *p,
 }
 
 /* Ordering of the piggyback: updates about ourselves (refutations, new
- * metadata, leave) first, then fewest transmissions first. */
+ * metadata, leave) first, then urgent ones (suspicions, deaths, leaves,
+ * refutations of others: they race a suspicion timeout), then fewest
+ * transmissions first.  When a thousand members join at once, routine
+ * join claims would otherwise delay a refutation past its deadline. */
 static int bcast_before(const weft__swim *s, const bcast *a, const bcast *b)
 {
     int sa = id_eq(&a->id, &s->self.id), sb = id_eq(&b->id, &s->self.id);
     if (sa != sb)
         return sa;
+    if (a->urgent != b->urgent)
+        return a->urgent;
     return a->transmits < b->transmits;
 }
 
@@ -702,6 +716,16 @@ static void send_ping(weft__swim *s, const weft_addr *to,
     memcpy(b + o + 4, target->key, 32);
     o += 36;
     out_push(s, to, b, o, 1);
+}
+
+static void send_suspect_direct(weft__swim *s, const member *m)
+{
+    uint8_t b[MSG_HDR + 68];
+    put_hdr(b, MSG_SUSPECT, 68);
+    memcpy(b + 3, m->id.key, 32);
+    weft__put_u32(b + 35, m->inc);
+    memcpy(b + 39, s->self.id.key, 32);
+    out_push(s, &m->addr, b, sizeof b, 1);
 }
 
 /* Seals plaintext pt (ptlen) into buf as a membership packet (docs §2). */
@@ -1068,7 +1092,8 @@ static int apply_alive(weft__swim *s, const claim *c, uint64_t now_us)
     m->nconfirm = 0;
     if (changed)
         emit(s, ev, m);
-    bcast_queue(s, MSG_ALIVE, &m->id, NULL);
+    bcast_queue_u(s, MSG_ALIVE, &m->id, NULL,
+                  ev == WEFT__SWIM_EV_ALIVE || ev == WEFT__SWIM_EV_REJOINED);
     return 0;
 }
 
@@ -1150,6 +1175,12 @@ static int apply_suspect(weft__swim *s, const weft_node_id *id, uint32_t inc,
     arm_sweep(s, m->deadline_us);
     emit(s, WEFT__SWIM_EV_SUSPECT, m);
     bcast_queue(s, MSG_SUSPECT, id, from);
+    /* Lifeguard §3.3 buddy system, eagerly: the member itself must hear of
+     * the suspicion to refute it before the timeout.  The originator tells
+     * it at once; others who learn of it do so with probability 8/N, so a
+     * few direct notices are sent whatever the size of the mesh. */
+    if (id_eq(from, &s->self.id) || rnd_below(s, live_count(s)) < 8)
+        send_suspect_direct(s, m);
     return 0;
 }
 
@@ -1413,7 +1444,7 @@ static int handle_plain(weft__swim *s, const weft_addr *from, const uint8_t *pt,
             break;
         case MSG_ALIVE: {
             claim c;
-            if (parse_claim(b, ml, &c) != ml) {
+            if (!ml || parse_claim(b, ml, &c) != ml) {
                 err = WEFT_ERR_PROTO;
                 break;
             }
