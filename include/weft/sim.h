@@ -54,9 +54,16 @@ typedef struct weft_sim_link {
 
 void weft_sim_link_default(weft_sim_link *l);
 
+/* Network counters.  sent = datagrams written by nodes; each is then
+ * delivered (twice when duplicated), or dropped under exactly one of lost,
+ * queue_drops (bandwidth queue full, or event cap), partition_drops (block
+ * or partition, at send or while in flight), crashed_drops (destination
+ * down at send, or crashed while the datagram was in flight) or
+ * unroutable (no simulated node at that address).  events = live events
+ * processed (deliveries, drops at delivery time, timer fires). */
 typedef struct weft_sim_stats {
     uint64_t sent, delivered, lost, duplicated, reordered, queue_drops,
-        partition_drops, crashed_drops, events;
+        partition_drops, crashed_drops, events, unroutable;
 } weft_sim_stats;
 
 /* Creates a simulator; all links start as *link (NULL = defaults). */

@@ -271,21 +271,25 @@ static int has_new_data(const weft__peer *p)
     return 0;
 }
 
+/* 1 when data may go now: something to send, window open, pacer ready. */
+static int data_ready(const weft__peer *p)
+{
+    /* probe packets are not blocked by congestion control (RFC 9002 §7.5) */
+    return (has_rtx(p) || has_new_data(p)) &&
+           (p->probes_due || weft__cc_can_send(&p->cc, p->mtu));
+}
+
+static int data_paced_ok(const weft__peer *p, uint64_t now_us)
+{
+    return p->probes_due || weft__pacer_next_us((weft__pacer *)&p->pacer, &p->cc, &p->rtt, p->mtu, now_us) <= now_us;
+}
+
 int weft__conn_has_output(const weft__peer *p, uint64_t now_us)
 {
     if (p->ack_now || p->ping_due || p->max_data_due || p->close_due ||
         p->mtu_probe_due)
         return 1;
-    if ((has_rtx(p) || has_new_data(p)) &&
-        weft__cc_can_send(&p->cc, p->mtu))
-        return 1;
-    return 0;
-}
-
-/* Pacing only holds back data; control frames leave at once. */
-static int data_ready(const weft__peer *p)
-{
-    return (has_rtx(p) || has_new_data(p)) && weft__cc_can_send(&p->cc, p->mtu);
+    return data_ready(p) && data_paced_ok(p, now_us);
 }
 
 static int frag_push(weft__engine *e, size_t *n, weft__frag f)
@@ -424,7 +428,7 @@ ptrdiff_t weft__conn_build(weft__peer *p, uint8_t *out, size_t cap,
         }
     }
 
-    if (data_ready(p) && weft__pacer_next_us(&p->pacer, &p->cc, &p->rtt, p->mtu, now_us) <= now_us) {
+    if (data_ready(p) && data_paced_ok(p, now_us)) {
         for (int q = 0; q < WEFT_PRIO_COUNT && limit - pos > 8; q++) {
             /* resends first: they hold up the receiver's ordered lanes */
             while (p->rtx_n[q] && limit - pos > 8) {
@@ -507,6 +511,8 @@ done:
             s->nfrag = (uint32_t)nfrag;
         }
     }
+    if (eliciting && p->probes_due)
+        p->probes_due--;
     if (eliciting) {
         weft__cc_on_sent(&p->cc, s->size);
         weft__pacer_on_sent(&p->pacer, &p->cc, &p->rtt, s->size, now_us);
@@ -542,6 +548,13 @@ static void mtu_probe_result(weft__peer *p, weft__sent *s, int ok)
         p->mtu_probe_idx = -1; /* largest candidates go first: done */
         return;
     }
+    /* RFC 8899 §5.1.2 MAX_PROBES: a lost probe may be plain loss, so a
+     * size is given up only after three losses. */
+    if (++p->mtu_probe_losses < 3) {
+        p->mtu_probe_due = 1;
+        return;
+    }
+    p->mtu_probe_losses = 0;
     /* next smaller candidate that still beats the current MTU */
     while (++p->mtu_probe_idx < 4 && cand[p->mtu_probe_idx] <= p->mtu)
         ;
@@ -855,6 +868,36 @@ int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
     return rc;
 }
 
+/*
+ * On a probe timeout the two oldest outstanding packets are treated as
+ * lost without a congestion signal: their fragments go to the resend
+ * queue and the probes carry them (RFC 9002 §6.2.4 allows retransmitting
+ * unacknowledged data in probes).  Under heavy loss this keeps a probe
+ * useful even when its predecessors and their ACKs all vanished.
+ */
+static void pto_requeue(weft__peer *p)
+{
+    int n = 0;
+    for (uint64_t pn = p->sent_base; pn < p->pn_next && n < 2; pn++) {
+        weft__sent *s = sent_at(p, pn);
+        if (s->state != 1 || !s->ack_eliciting || s->mtu_probe)
+            continue;
+        s->state = 0;
+        if (s->in_flight)
+            weft__cc_on_discarded(&p->cc, s->size);
+        for (uint32_t i = 0; i < s->nfrag; i++)
+            rtx_push(p, msg_prio(s->frags[i].m->flags), s->frags[i], 0);
+        weft__free(p->e->a, s->frags);
+        s->frags = NULL;
+        s->nfrag = 0;
+        if (s->had_max_data)
+            p->max_data_due = 1;
+        p->e->st.retransmits++;
+        n++;
+    }
+    pop_done(p);
+}
+
 static uint64_t pto_deadline(const weft__peer *p)
 {
     /* RFC 9002 §6.2.1: PTO from the last ack-eliciting packet, doubling
@@ -905,7 +948,9 @@ int weft__conn_on_timer(weft__peer *p, uint64_t now_us)
         /* Probe timeout: one ack-eliciting probe; its ACK lets the time
          * threshold find what was lost (RFC 9002 §6.2.4). */
         p->pto_count++;
+        pto_requeue(p);
         p->ping_due = 1;
+        p->probes_due = 2;
     }
     if (p->ack_due_us && now_us >= p->ack_due_us) {
         p->ack_due_us = 0;

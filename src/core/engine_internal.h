@@ -161,6 +161,7 @@ typedef struct weft__peer {
     int ack_needed;            /* something new to acknowledge */
     int ack_now;               /* send an ACK at the next write */
     int ping_due;              /* keepalive or probe PING */
+    int probes_due;            /* PTO probes that may bypass cwnd */
 
     /* --- send side -------------------------------------------------- */
     weft__omsg *q_head[WEFT_PRIO_COUNT], *q_tail[WEFT_PRIO_COUNT];
@@ -190,6 +191,7 @@ typedef struct weft__peer {
     int mtu_probe_due;
     uint64_t mtu_probe_pn;
     int mtu_probe_out;
+    int mtu_probe_losses;      /* consecutive losses at this size */
 
     /* --- liveness ---------------------------------------------------- */
     uint64_t last_recv_us, last_send_us, last_app_us;

@@ -1,6 +1,6 @@
 /*
  * frame.c -- encoding and decoding of the frames inside a data packet
- * (byte layout: docs/PROTOCOL-frames.md).  The decoder treats every byte as
+ * (byte layout: docs/PROTOCOL.md §5).  The decoder treats every byte as
  * hostile: each varint read is bounds-checked, every subtraction is checked
  * for underflow before it happens, and loops are bounded by the input
  * length.  Encoders check their arguments (programmer errors give

@@ -20,6 +20,7 @@ typedef struct pkt {
 
 typedef struct net {
     weft_engine *e[NMAX];
+    weft_node_id id[NMAX];
     weft_addr addr[NMAX];
     int n;
     uint64_t now;
@@ -59,7 +60,7 @@ static int idx_of(net *w, const weft_addr *a)
 static int idx_of_id(net *w, const weft_node_id *id)
 {
     for (int i = 0; i < w->n; i++)
-        if (memcmp(weft_engine_id(w->e[i])->key, id->key, 32) == 0)
+        if (memcmp(w->id[i].key, id->key, 32) == 0)
             return i;
     return -1;
 }
@@ -80,6 +81,7 @@ static void make_node(net *w, int i, const char *netkey_seed)
     cfg.keepalive_ms = 500;
     weft_env env = {NULL, c, {NULL, test_rand}};
     REQUIRE(weft_engine_new(&w->e[i], &cfg, &env, w->now) == 0);
+    w->id[i] = *weft_engine_id(w->e[i]);
     memset(&w->addr[i], 0, sizeof w->addr[i]);
     w->addr[i].family = 4;
     w->addr[i].ip[0] = 127;
@@ -321,7 +323,7 @@ static int have_saved;
 static int save_data(net *w, pkt *p)
 {
     (void)w;
-    if (p->data[0] == 0x10 && !have_saved && p->len > 40) {
+    if (p->data[0] == 0x10 && !have_saved && p->len > 30) {
         saved = *p;
         have_saved = 1;
     }

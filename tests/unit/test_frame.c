@@ -1,6 +1,6 @@
 /*
  * test_frame.c -- the frame codec: byte-exact vectors (the same ones shown
- * in docs/PROTOCOL-frames.md), random encode/decode round trips, every
+ * in docs/PROTOCOL.md §5), random encode/decode round trips, every
  * truncation of every encoded frame, and each rejection rule for hostile
  * input (underflowing ACK ranges, MSG bounds, flags, padding, unknown
  * types).
