@@ -70,6 +70,7 @@ typedef struct member {
     uint32_t claim_inc;      /* incarnation of the stored signed claim */
     uint8_t state;           /* enum weft__swim_state */
     uint8_t nconfirm;        /* independent suspicion confirmations */
+    uint8_t last_chance;     /* the suspect was asked directly, once */
     uint16_t meta_len;       /* bytes at meta (wire form); 0 = empty */
     uint8_t *meta;           /* owned; NULL = empty metadata */
     uint64_t since_us;       /* when the current state began */
@@ -273,7 +274,7 @@ void weft__swim_config_lan(weft__swim_config *c)
     c->join_retry_ms_max = 8000;
     c->max_members = 4096;
     c->broadcast_max = 512;
-    c->event_max = 4096;
+    c->event_max = 1024;
     c->out_queue_max = 128;
     c->relay_max = 32;
     c->packet_bytes = 1200;
@@ -1169,6 +1170,7 @@ static int apply_suspect(weft__swim *s, const weft_node_id *id, uint32_t inc,
     m->inc = inc;
     m->since_us = now_us;
     m->nconfirm = 0;
+    m->last_chance = 0;
     memset(m->confirmers, 0, sizeof m->confirmers);
     m->confirmers[CONFIRM_MAX - 1] = short_id(from); /* originator slot */
     m->deadline_us = now_us + suspicion_timeout_us(s, 0);
@@ -1664,14 +1666,42 @@ static void probe_indirect(weft__swim *s)
     s->st.indirect_probes += got;
 }
 
+/*
+ * Before a suspicion becomes a death, ask the suspect itself, twice: a
+ * SUSPECT (it refutes if alive) and a claim request (it answers with its
+ * claim, refuted by then).  A rumour-mongering epidemic leaves a small
+ * fraction of nodes without the refutation; under 10 % loss across a
+ * thousand members that fraction alone gives false positives.  Costs one
+ * probe interval of detection time.  (Not in SWIM or Lifeguard.)
+ */
+static void last_chance(weft__swim *s, member *m)
+{
+    uint8_t b[MSG_HDR + 68 + MSG_HDR + 1];
+    put_hdr(b, MSG_SUSPECT, 68);
+    memcpy(b + 3, m->id.key, 32);
+    weft__put_u32(b + 35, m->inc);
+    memcpy(b + 39, s->self.id.key, 32);
+    put_hdr(b + 71, MSG_PUSHPULL, 1);
+    b[74] = PP_CLAIM;
+    out_push(s, &m->addr, b, sizeof b, 0);
+    out_push(s, &m->addr, b, sizeof b, 0);
+    m->last_chance = 1;
+}
+
 /* Suspicion timeouts and the forgetting of dead members. */
 static void sweep(weft__swim *s, uint64_t now_us)
 {
     uint64_t next = UINT64_MAX;
     for (uint32_t i = 0; i < s->nmembers;) {
         member *m = &s->members[i];
-        if (m->state == WEFT__SWIM_SUSPECT && m->deadline_us <= now_us)
-            mark_dead(s, m, m->inc, &s->self.id, now_us);
+        if (m->state == WEFT__SWIM_SUSPECT && m->deadline_us <= now_us) {
+            if (!m->last_chance) {
+                last_chance(s, m);
+                m->deadline_us = now_us + scaled_us(s, s->cfg.probe_interval_ms);
+            } else {
+                mark_dead(s, m, m->inc, &s->self.id, now_us);
+            }
+        }
         if ((m->state == WEFT__SWIM_DEAD || m->state == WEFT__SWIM_LEFT) &&
             m->deadline_us <= now_us) {
             member_remove(s, m);
