@@ -386,6 +386,8 @@ static void slot_del(weft__swim *s, const weft_node_id *id)
 
 static void rehash(weft__swim *s)
 {
+    if (!s->slots_cap)
+        return; /* no member yet */
     memset(s->slots, 0, s->slots_cap * sizeof *s->slots);
     for (uint32_t k = 0; k < s->nmembers; k++)
         slot_set(s, &s->members[k].id, k);
@@ -1990,10 +1992,12 @@ int weft__swim_set_meta(weft__swim *s, const char *name, const char *status,
             return WEFT_ERR_NOMEM;
         size_t o = 0;
         meta[o++] = (uint8_t)nl;
-        memcpy(meta + o, name, nl);
+        if (nl)
+            memcpy(meta + o, name, nl);
         o += nl;
         meta[o++] = (uint8_t)sl;
-        memcpy(meta + o, status, sl);
+        if (sl)
+            memcpy(meta + o, status, sl);
         o += sl;
         weft__put_u16(meta + o, (uint16_t)tl);
         o += 2;
@@ -2003,7 +2007,8 @@ int weft__swim_set_meta(weft__swim *s, const char *name, const char *status,
             memcpy(meta + o, tags[i].key, kl);
             o += kl;
             meta[o++] = (uint8_t)vl;
-            memcpy(meta + o, tags[i].value, vl);
+            if (vl)
+                memcpy(meta + o, tags[i].value, vl);
             o += vl;
         }
     }
