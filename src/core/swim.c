@@ -260,8 +260,8 @@ void weft__swim_config_lan(weft__swim_config *c)
     c->probe_interval_ms = 200;
     c->probe_timeout_ms = 100;
     c->indirect_checks = 3;
-    c->gossip_interval_ms = 60;
-    c->gossip_fanout = 4;
+    c->gossip_interval_ms = 100;
+    c->gossip_fanout = 3;
     c->retransmit_mult = 4;
     c->suspicion_mult = 4;
     c->suspicion_max_mult = 6;
@@ -788,6 +788,8 @@ static size_t pp_chunk(weft__swim *s, pptask *t, uint8_t *pt, size_t room)
     pt[o++] = (uint8_t)(t->cursor == 0 ? t->flags & 0xff : t->flags & ~PP_REQUEST & 0xff);
     size_t first = o;
     while (t->cursor <= s->nmembers) {
+        if ((t->flags & PP_ONE) && t->cursor > 0)
+            break; /* reconnects and claim answers: our own entry only */
         const member *m = t->cursor == 0 ? &s->self : &s->members[t->cursor - 1];
         size_t n = encode_pp_entry(s, m, pt + o, room - o);
         if (!n)
@@ -820,10 +822,14 @@ ptrdiff_t weft__swim_write(weft__swim *s, weft_addr *to, uint8_t *buf,
         size_t n = 32;
         memcpy(pt + n, o->msg, o->len);
         n += o->len;
-        if (o->piggyback)
-            n += fill_piggyback(s, pt + n, room - n);
+        size_t pb = o->piggyback ? fill_piggyback(s, pt + n, room - n) : 0;
+        n += pb;
         if (n == 32)
             continue; /* a gossip packet with nothing left to say */
+        if (o->len)
+            s->st.bytes_piggyback += pb;
+        else
+            s->st.bytes_gossip += n + WEFT__SWIM_OVERHEAD;
         *to = o->to;
         return seal(s, buf, pt, n);
     }
@@ -835,6 +841,7 @@ ptrdiff_t weft__swim_write(weft__swim *s, weft_addr *to, uint8_t *buf,
         if (!n)
             continue;
         s->pp_rr = (s->pp_rr + k + 1) % PP_MAX;
+        s->st.bytes_pushpull += n + WEFT__SWIM_OVERHEAD;
         *to = t->to;
         return seal(s, buf, pt, n);
     }

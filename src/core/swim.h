@@ -146,6 +146,9 @@ typedef struct weft__swim_stats {
     uint64_t refutations;      /* times we outbid a suspicion of us */
     uint64_t pushpulls;        /* full-state exchanges started */
     uint64_t verifies;         /* signature verifications performed */
+    uint64_t bytes_pushpull;   /* of bytes_out: full-state chunks */
+    uint64_t bytes_gossip;     /* of bytes_out: piggyback-only packets */
+    uint64_t bytes_piggyback;  /* of bytes_out: updates riding on others */
     uint32_t awareness;        /* current Lifeguard local health (0..max) */
 } weft__swim_stats;
 

@@ -192,13 +192,17 @@ static uint64_t mc_wait(mcluster *c, int (*cond)(mcluster *), uint64_t max_us, u
     return UINT64_MAX;
 }
 
-static uint64_t mc_bytes_out(mcluster *c)
+static uint64_t mc_bytes_out(mcluster *c, uint64_t *pp, uint64_t *gossip, uint64_t *piggy)
 {
     uint64_t b = 0;
+    *pp = *gossip = *piggy = 0;
     for (int i = 0; i < c->count; i++) {
         weft__swim_stats st;
         weft__swim_stats_get(c->n[i].sw, &st);
         b += st.bytes_out;
+        *pp += st.bytes_pushpull;
+        *gossip += st.bytes_gossip;
+        *piggy += st.bytes_piggyback;
     }
     return b;
 }
@@ -231,10 +235,17 @@ int scenario_membership(const simopt *o, simreport *r)
     if (conv == UINT64_MAX)
         report_fail(r, "every node sees every node after the joins", "not within %.0f s",
                     deadline / 1e6);
-    uint64_t b0 = mc_bytes_out(&c), t0 = weft_sim_now(c.sim);
+    /* let the join wave drain (every join is an update sent
+     * retransmit_mult * log10(N) times by every node), then measure */
+    weft_sim_run_until(c.sim, weft_sim_now(c.sim) + 30000000);
+    mc_poll(&c);
+    uint64_t p0, g0, y0, p1, g1, y1;
+    uint64_t b0 = mc_bytes_out(&c, &p0, &g0, &y0), t0 = weft_sim_now(c.sim);
     weft_sim_run_until(c.sim, t0 + 10000000);
     mc_poll(&c);
-    double bps = (double)(mc_bytes_out(&c) - b0) / 10.0 / nodes;
+    double bps = (double)(mc_bytes_out(&c, &p1, &g1, &y1) - b0) / 10.0 / nodes;
+    double pps = (double)(p1 - p0) / 10.0 / nodes, gps = (double)(g1 - g0) / 10.0 / nodes,
+           yps = (double)(y1 - y0) / 10.0 / nodes;
     int kill = nodes / 100 ? nodes / 100 : 1;
     for (int k = 0; k < kill;) {
         int v = (int)(weft_sim_random(c.sim) % (uint64_t)nodes);
@@ -260,6 +271,9 @@ int scenario_membership(const simopt *o, simreport *r)
     report_kv(r, "detect_s", "%.2f", det == UINT64_MAX ? -1.0 : det / 1e6);
     report_kv(r, "false_positives", "%llu", (unsigned long long)c.false_positives);
     report_kv(r, "bytes_per_s_per_node", "%.0f", bps);
+    report_kv(r, "of_which_pushpull", "%.0f", pps);
+    report_kv(r, "of_which_gossip", "%.0f", gps);
+    report_kv(r, "of_which_piggyback", "%.0f", yps);
     report_kv(r, "member_bytes", "%zu", weft__swim_member_sizeof());
     mc_free(&c);
     return r->failed != NULL;

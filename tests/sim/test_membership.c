@@ -252,7 +252,9 @@ static void scale_run(uint64_t seed, int nodes, int kill, double loss, const wef
         cluster_free(&c);
         return;
     }
-    /* steady state traffic for 10 s */
+    /* steady state traffic for 10 s, once the join wave has drained */
+    weft_sim_run_until(c.sim, weft_sim_now(c.sim) + 20000000);
+    poll_events(&c);
     uint64_t b0 = bytes_out_total(&c), t0 = weft_sim_now(c.sim);
     weft_sim_run_until(c.sim, t0 + 10000000);
     poll_events(&c);
