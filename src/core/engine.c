@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/engine_internal.h"
+#include "core/swim.h"
 #include "core/util.h"
 #include "core/varint.h"
 
@@ -42,6 +43,9 @@ void weft_config_default(weft_config *c)
     c->handshake_timeout_ms = 1000;
     c->mtu_initial = 1200;
     c->mtu_max = 65000;
+    c->membership = 1;
+    c->profile = WEFT_PROFILE_LAN;
+    c->max_peers = 4096;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -429,6 +433,11 @@ int weft_engine_new(weft_engine **out, const weft_config *cfg,
     }
     e->hs_tokens = cfg->handshake_rate_per_s;
     e->hs_tokens_us = now_us;
+    int rc = weft__member_init(e, now_us);
+    if (rc < 0) {
+        weft_engine_del(e);
+        return rc;
+    }
     *out = e;
     return 0;
 }
@@ -437,6 +446,7 @@ void weft_engine_del(weft_engine *e)
 {
     if (!e)
         return;
+    weft__member_free(e);
     while (e->npeers)
         peer_free(e->peers[0]);
     release_last(e);
@@ -931,6 +941,15 @@ int weft_engine_recv(weft_engine *e, const weft_addr *from, const uint8_t *pkt,
     switch (pkt[0]) {
     case WEFT__PKT_DATA:
         return on_data(e, from, pkt, len, now_us);
+    case WEFT__PKT_MEMBERSHIP: {
+        if (!e->swim) {
+            e->st.drop_malformed++;
+            return WEFT_ERR_PROTO;
+        }
+        int rc = weft__swim_recv(e->swim, from, pkt, len, now_us);
+        weft__member_pump(e);
+        return rc;
+    }
     case WEFT__PKT_HS_INIT:
     case WEFT__PKT_HS_RESP:
     case WEFT__PKT_HS_FIN: {
@@ -969,6 +988,12 @@ ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
         return WEFT_ERR_INVAL;
     e->now_us = now_us;
     release_last(e);
+    if (e->swim) {
+        /* membership first: its probes must not queue behind bulk data */
+        ptrdiff_t n = weft__swim_write(e->swim, to, buf, cap, now_us);
+        if (n != 0)
+            return n;
+    }
     while (e->ring_n) {
         weft__peer *p = e->ring[e->ring_head];
         e->ring_head = (e->ring_head + 1) & (e->ring_cap - 1);
@@ -1022,7 +1047,13 @@ ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
 
 uint64_t weft_engine_expiry(const weft_engine *e)
 {
-    return e->heap_n ? e->heap[0]->deadline_us : UINT64_MAX;
+    uint64_t t = e->heap_n ? e->heap[0]->deadline_us : UINT64_MAX;
+    if (e->swim) {
+        uint64_t m = weft__swim_expiry(e->swim);
+        if (m < t)
+            t = m;
+    }
+    return t;
 }
 
 static void peer_down(weft__engine *e, weft__peer *p, int why)
@@ -1123,6 +1154,12 @@ int weft_engine_handle_expiry(weft_engine *e, uint64_t now_us)
         heap_push(e, p);
         if (!peer_timers(e, p, now_us))
             weft__peer_touch(p);
+    }
+    if (e->swim && weft__swim_expiry(e->swim) <= now_us) {
+        int rc = weft__swim_handle_expiry(e->swim, now_us);
+        weft__member_pump(e);
+        if (rc <= WEFT_ERR_FATAL)
+            return rc;
     }
     return 0;
 }
