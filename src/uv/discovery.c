@@ -326,9 +326,9 @@ static int seterr(const char *what, const char *iface)
     return -1;
 }
 
-/* Finds the IPv4 broadcast address of iface: the kernel's for broadcast
- * interfaces; for loopback the top of its subnet (127.255.255.255), which
- * the local routing table delivers to every socket on the host. */
+/* Finds the IPv4 broadcast address of iface: the top of its subnet (for
+ * loopback 127.255.255.255, which the local routing table delivers to
+ * every socket on the host). */
 static int iface_bcast(const char *iface, struct sockaddr_in *out)
 {
     struct ifaddrs *ifs, *i;
@@ -338,16 +338,18 @@ static int iface_bcast(const char *iface, struct sockaddr_in *out)
     for (i = ifs; i && !found; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || strcmp(i->ifa_name, iface))
             continue;
-        if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
-            memcpy(out, i->ifa_broadaddr, sizeof *out);
-            found = 1;
-        } else if ((i->ifa_flags & IFF_LOOPBACK) && i->ifa_netmask) {
+        /* The configured broadcast address is not trusted: `ip addr add`
+         * without `brd +` leaves none, and getifaddrs then reports the
+         * local address itself.  The top of the subnet is what we want. */
+        if ((i->ifa_flags & (IFF_LOOPBACK | IFF_BROADCAST)) && i->ifa_netmask) {
             struct sockaddr_in a, m;
             memcpy(&a, i->ifa_addr, sizeof a);
             memcpy(&m, i->ifa_netmask, sizeof m);
             memset(out, 0, sizeof *out);
             out->sin_family = AF_INET;
-            out->sin_addr.s_addr = a.sin_addr.s_addr | ~m.sin_addr.s_addr;
+            out->sin_addr.s_addr = m.sin_addr.s_addr == 0xffffffffu
+                                       ? 0xffffffffu /* /32: limited broadcast */
+                                       : a.sin_addr.s_addr | ~m.sin_addr.s_addr;
             found = 1;
         }
     }
