@@ -441,6 +441,44 @@ TEST(rekey_keeps_the_session_and_its_messages)
     net_free(&w);
 }
 
+TEST(rekey_after_a_packet_count)
+{
+    net w;
+    memset(&w, 0, sizeof w);
+    w.n = 2;
+    w.now = 1000000;
+    make_node(&w, 0, "mesh");
+    make_node(&w, 1, "mesh");
+    weft_engine_del(w.e[0]);
+    /* node 0 again, with a tiny packet budget per key */
+    const weft_crypto *c = weft_crypto_sodium();
+    weft_config cfg;
+    weft_config_default(&cfg);
+    uint8_t seed[32], pk[32];
+    memset(seed, 0x40, 32);
+    c->sign_keypair_seed(c->ctx, pk, cfg.identity_secret, seed);
+    weft_iov iov = {"mesh", 4};
+    uint8_t h[64];
+    c->hash(c->ctx, h, &iov, 1);
+    memcpy(cfg.network_key, h, 32);
+    cfg.rekey_after_packets = 200;
+    weft_env env = {NULL, c, {NULL, test_rand}};
+    REQUIRE(weft_engine_new(&w.e[0], &cfg, &env, w.now) == 0);
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    run_until(&w, w.now + 100000);
+    REQUIRE(w.up[0][1]);
+    for (int i = 0; i < 600; i++) {
+        CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), "n", 1, 0, w.now) == 0);
+        run_until(&w, w.now + 2000);
+    }
+    run_until(&w, w.now + 1000000);
+    weft_stats st;
+    weft_engine_stats(w.e[1], &st);
+    CHECK(st.handshakes_ok >= 3);
+    CHECK_EQ_INT(w.msgs[1], 600);
+    net_free(&w);
+}
+
 TEST(misuse_returns_clear_errors)
 {
     net w;
@@ -590,6 +628,7 @@ int main(void)
     RUN(dial_to_nobody_fails_with_unreachable);
     RUN(close_is_seen_by_the_peer);
     RUN(rekey_keeps_the_session_and_its_messages);
+    RUN(rekey_after_a_packet_count);
     RUN(misuse_returns_clear_errors);
     RUN(addresses_and_ids_format_and_parse);
     RUN(membership_join_meta_failure_and_leave);
