@@ -715,6 +715,8 @@ static weft__peer *hs_complete(weft__engine *e, weft__peer *t, const weft_node_i
     p->cur.local_idx = t->hs_local_idx;
     p->cur.remote_idx = t->hs_remote_idx;
     p->cur.established_us = now_us;
+    p->cur.first_pn = p->pn_next;
+    p->cur.first_rx_pn = weft__rset_max(&p->rx_pns);
     p->cur.valid = 1;
     weft__replay_init(&p->cur.replay);
     weft__u64map_put(&e->by_idx, p->cur.local_idx, p);
@@ -981,6 +983,8 @@ int weft_engine_recv(weft_engine *e, const weft_addr *from, const uint8_t *pkt,
 /* ------------------------------------------------------------------------ */
 /* Output                                                                    */
 
+static void maybe_rekey(weft__engine *e, weft__peer *p, uint64_t now_us);
+
 ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
                             size_t cap, uint64_t now_us)
 {
@@ -1015,8 +1019,9 @@ ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
         }
         if (!p->established || !p->cur.valid)
             continue;
-        if (p->pn_next >= e->cfg.rekey_after_packets) {
-            continue; /* hard limit: the nonce space is spent */
+        maybe_rekey(e, p, now_us);
+        if (p->pn_next - p->cur.first_pn >= e->cfg.rekey_after_packets) {
+            continue; /* hard limit for these keys: wait for the rekey */
         }
         if (cap < WEFT__DATA_OVERHEAD + 64)
             return WEFT_ERR_BUFSMALL;
@@ -1063,6 +1068,34 @@ static void peer_down(weft__engine *e, weft__peer *p, int why)
     else if (p->connect_pending)
         weft__ev_push(e, WEFT_EV_HANDSHAKE_FAILED, p, why, 0, NULL, 0, NULL, 0);
     peer_free(p);
+}
+
+/* Packets sent, or received, under the current keys. */
+static uint64_t pkts_on_keys(const weft__peer *p)
+{
+    uint64_t sent = p->pn_next - p->cur.first_pn;
+    uint64_t rx = weft__rset_max(&p->rx_pns);
+    uint64_t got = rx > p->cur.first_rx_pn ? rx - p->cur.first_rx_pn : 0;
+    return sent > got ? sent : got;
+}
+
+/*
+ * Rekey (Noise §11.3 prefers fresh handshakes to key ratchets, for forward
+ * secrecy): after rekey_after_ms, or once half of rekey_after_packets went
+ * either way under the current keys, the initiator of those keys redoes
+ * XX.  Only the initiator does, so two rekeys never cross.
+ */
+static void maybe_rekey(weft__engine *e, weft__peer *p, uint64_t now_us)
+{
+    if (!p->hs_initiator || p->hs_state != HS_DONE || p->hs_fin_unconfirmed ||
+        !p->cur.valid)
+        return;
+    if (now_us < p->cur.established_us + (uint64_t)e->cfg.rekey_after_ms * 1000 &&
+        pkts_on_keys(p) < e->cfg.rekey_after_packets / 2)
+        return;
+    p->hs_sid = p->sid;
+    if (hs_start(e, p, now_us) == 0)
+        p->hs_sid = p->sid;
 }
 
 /* Runs one peer's due timers.  Returns 1 when the peer was freed. */
@@ -1117,14 +1150,7 @@ static int peer_timers(weft__engine *e, weft__peer *p, uint64_t now_us)
         peer_down(e, p, WEFT_ERR_EXPIRED);
         return 1;
     }
-    /* Rekey (Noise §11.3 suggests fresh handshakes over key ratchets for
-     * forward secrecy): the initiator of the current keys redoes XX. */
-    if (p->hs_initiator && p->hs_state == HS_DONE && !p->hs_fin_unconfirmed &&
-        (now_us >= p->cur.established_us + (uint64_t)e->cfg.rekey_after_ms * 1000)) {
-        p->hs_sid = p->sid;
-        if (hs_start(e, p, now_us) == 0)
-            p->hs_sid = p->sid;
-    }
+    maybe_rekey(e, p, now_us);
     return 0;
 }
 

@@ -106,6 +106,8 @@ typedef struct weft__keys {
     uint32_t local_idx, remote_idx;
     weft__replay replay;
     uint64_t established_us;
+    uint64_t first_pn;         /* our packet number when installed */
+    uint64_t first_rx_pn;      /* largest peer packet number then */
     int valid;
 } weft__keys;
 
