@@ -43,3 +43,20 @@ function row(m, t, ok,   base) {
   printf "%-18s %12.1f %12.1f %8.2f  %-22s %s\n", m, v[m], base, r[m], t, met(ok)
 }' "$OUT"
 echo "(raw JSON lines: $OUT)"
+
+# Membership against HashiCorp Serf (bench/bench_membership.py; installs the
+# Debian package serf when missing).  Targets at N=50: full view <= 500 ms
+# after the last start, failure seen by all <= 3000 ms, RSS <= 4 MiB.
+echo
+echo "# weft membership vs Serf, N=10 and 50, 127.0.0.1" >&2
+MOUT=$B/bench-membership.jsonl
+timeout 1800 python3 "$(dirname "$0")/bench_membership.py" "$B" --runs "${MEMBERSHIP_RUNS:-2}" | tee "$MOUT"
+awk -F'[:,]' '
+/"metric": "(full_view_ms|failure_seen_by_all_ms|rss_kib_median)_N50"/ {
+  m = $0; sub(/.*"metric": "/, "", m); sub(/".*/, "", m)
+  v = $0; sub(/.*"value": /, "", v); sub(/,.*/, "", v)
+  b = $0; sub(/.*"baseline": /, "", b); sub(/,.*/, "", b)
+  lim = m ~ /^full_view/ ? 500 : m ~ /^failure/ ? 3000 : 4096
+  printf "%-28s %10s %10s (serf)  target <= %d: %s\n", m, v, b, lim, (v + 0 <= lim ? "met" : "NOT met")
+}' "$MOUT"
+echo "(raw JSON lines: $MOUT)"

@@ -11,15 +11,15 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../tests/e2e/lib.sh"
 lib_init "${1:-build}"
 trap stop_all EXIT
-fail() { echo "demo: FAILED: $*"; for n in alpha beta gamma; do [ -f "${LOG[$n]:-/nonexistent}" ] && { echo "--- $n log"; tail -n 20 "${LOG[$n]}"; }; done; exit 1; }
+fail() { echo "demo: FAILED: $*"; for n in alpha beta gamma delta; do [ -f "${LOG[$n]:-/nonexistent}" ] && { echo "--- $n log"; tail -n 20 "${LOG[$n]}"; }; done; exit 1; }
 
 echo "== weft demo: 3 nodes on 127.0.0.1 (temp dir $WEFT_TMP)"
 "$WEFT" keygen --network-key "$WEFT_TMP/network.key" >/dev/null || fail "keygen"
 K=(--network-key "$WEFT_TMP/network.key")
 
-start_node alpha "${K[@]}" || fail "start alpha"
-start_node beta "${K[@]}" --peer "127.0.0.1:${PORT[alpha]}" || fail "start beta"
-start_node gamma "${K[@]}" --peer "127.0.0.1:${PORT[alpha]}" --peer "127.0.0.1:${PORT[beta]}" || fail "start gamma"
+start_node alpha "${K[@]}" --tag role=server --tag models=yolov8 || fail "start alpha"
+start_node beta "${K[@]}" --peer "127.0.0.1:${PORT[alpha]}" --status processing --tag role=camera --tag fps=30 || fail "start beta"
+start_node gamma "${K[@]}" --peer "127.0.0.1:${PORT[alpha]}" --peer "127.0.0.1:${PORT[beta]}" --status idle --tag role=camera --tag battery=87 || fail "start gamma"
 for n in alpha beta gamma; do echo "   $n  id=${ID[$n]}  udp=127.0.0.1:${PORT[$n]}"; done
 
 echo "== waiting for sessions (each node must see the other two)"
@@ -60,6 +60,29 @@ echo "== weft peers (as seen by alpha)"
 ctl alpha peers | tee "$WEFT_TMP/alpha.peers"; [ "${PIPESTATUS[0]}" -eq 0 ] || fail "weft peers"
 echo "== weft stats (alpha, excerpt)"
 ctl alpha stats | grep -E '^(pkts_in|pkts_out|msgs_delivered|retransmits|handshakes_ok|sessions)=' | tr '\n' ' '; echo
+
+echo "== membership: weft members (as seen by alpha; SWIM + Lifeguard, no session needed)"
+for m in beta gamma; do
+  wait_for "${LOG[alpha]}" "^member-joined id=$(short "$m") name=$m " 15 || fail "alpha never saw $m join the membership"
+done
+ctl alpha members || fail "weft members"
+echo "== a node joining: delta (--peers-file with alpha's address, no session)"
+echo "127.0.0.1:${PORT[alpha]}  # bootstrap" >"$WEFT_TMP/peers.txt"
+start_node delta "${K[@]}" --peers-file "$WEFT_TMP/peers.txt" --status active --tag role=sensor --tag battery=42 || fail "start delta"
+for n in alpha beta gamma; do
+  wait_for "${LOG[$n]}" "^member-joined id=$(short delta) name=delta " 15 || fail "$n did not see delta join"
+  echo "   $n: $(grep -m1 "^member-joined id=$(short delta) " "${LOG[$n]}")"
+done
+ctl beta members || fail "weft members"
+echo "== a node leaving: delta gets SIGTERM (graceful leave)"
+stop_node delta || fail "delta did not exit 0"
+for n in alpha beta gamma; do
+  wait_for "${LOG[$n]}" "^member-left id=$(short delta) " 15 || fail "$n did not see delta leave"
+  echo "   $n: $(grep -m1 "^member-left id=$(short delta) " "${LOG[$n]}")"
+done
+ctl gamma members || fail "weft members"
+echo "== weft membership (gamma, excerpt)"
+ctl gamma membership | grep -E '^(members|alive|left|failed|probes|pushpulls|bytes_out)=' | tr '\n' ' '; echo
 
 echo "== stopping nodes (SIGTERM)"
 for n in gamma beta alpha; do

@@ -40,6 +40,12 @@ static void usage(FILE *f)
 "  peers                         one line per established peer: id, addr,\n"
 "                                srtt_us, cwnd, mtu, ...\n"
 "  stats                         counters, key=value per line\n"
+"  members [--raw]               the membership view: a table of every member\n"
+"                                (id, name, state, address, incarnation, RTT,\n"
+"                                status, tags); --raw prints the daemon's\n"
+"                                `member id=... name=... state=...` lines\n"
+"  membership                    member counts (alive, suspect, failed, left)\n"
+"                                and membership/beacon counters, key=value\n"
 "  send PEER FILE|@TEXT [--priority critical|high|normal|low|0-3]\n"
 "       [--kind ordered|unordered|unreliable]\n"
 "                                queue a message (default normal, ordered);\n"
@@ -64,7 +70,17 @@ static int bad(const char *fmt, const char *arg)
 
 /* Sends one request line and copies the response to stdout (error lines to
  * stderr).  Returns an exit code. */
+typedef void (*reply_fn)(char *body);
+
+/* Sends one request line and copies the response to stdout (error lines to
+ * stderr), through fmt when given.  Returns an exit code. */
+static int request_fmt(const char *path, const char *line, reply_fn fmt);
 static int request(const char *path, const char *line)
+{
+    return request_fmt(path, line, NULL);
+}
+
+static int request_fmt(const char *path, const char *line, reply_fn fmt)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un su = {.sun_family = AF_UNIX};
@@ -125,9 +141,60 @@ static int request(const char *path, const char *line)
     }
     buf[n - 1] = 0; /* drop the terminating empty line */
     int err = !strncmp(buf, "error", 5);
-    fputs(buf, err ? stderr : stdout);
+    if (fmt && !err)
+        fmt(buf);
+    else
+        fputs(buf, err ? stderr : stdout);
     free(buf);
     return err ? EXIT_FAIL : EXIT_OK;
+}
+
+/* Value of " key=" in a `member ...` line (tags= is last and may hold
+ * '='), copied into out. */
+static const char *field(const char *line, const char *key, char *out, size_t cap)
+{
+    char pat[32];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *p = strstr(line, pat);
+    if (!p) {
+        snprintf(out, cap, "?");
+        return out;
+    }
+    p += strlen(pat);
+    size_t n = !strcmp(key, "tags") ? strcspn(p, "\n") : strcspn(p, " \n");
+    snprintf(out, cap, "%.*s", (int)n, p);
+    return out;
+}
+
+/* `weft members`: the daemon's lines as a table, self marked with '*'. */
+static void members_table(char *body)
+{
+    printf("%-17s %-16s %-8s %-23s %10s %8s %-10s %s\n", "ID", "NAME", "STATE", "ADDRESS",
+           "INC", "RTT_MS", "STATUS", "TAGS");
+    unsigned n = 0, alive = 0;
+    for (char *save = NULL, *l = strtok_r(body, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(l, "member ", 7))
+            continue;
+        char id[80], name[130], st[16], addr[80], inc[16], rtt[16], self[4], status[70], tags[2100];
+        field(l, "id", id, sizeof id);
+        id[16] = 0;
+        field(l, "name", name, sizeof name);
+        field(l, "state", st, sizeof st);
+        field(l, "addr", addr, sizeof addr);
+        field(l, "inc", inc, sizeof inc);
+        field(l, "rtt_us", rtt, sizeof rtt);
+        field(l, "self", self, sizeof self);
+        field(l, "status", status, sizeof status);
+        field(l, "tags", tags, sizeof tags);
+        char rtts[24] = "-";
+        if (strcmp(rtt, "0") && strcmp(rtt, "?"))
+            snprintf(rtts, sizeof rtts, "%.2f", atof(rtt) / 1000.0);
+        printf("%s%-16s %-16s %-8s %-23s %10s %8s %-10s %s\n", strcmp(self, "1") ? " " : "*", id,
+               name, st, addr, inc, rtts, status, tags);
+        n++;
+        alive += !strcmp(st, "alive");
+    }
+    printf("%u members, %u alive (* = this node)\n", n, alive);
 }
 
 int main(int argc, char **argv)
@@ -146,7 +213,7 @@ int main(int argc, char **argv)
     const char *control = NULL, *data_dir = NULL, *netkey = NULL;
     const char *prio = "normal", *kind = "ordered";
     const char *pos[4];
-    int npos = 0;
+    int npos = 0, raw = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
@@ -156,6 +223,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--priority")) dst = &prio;
         else if (!strcmp(a, "--kind")) dst = &kind;
         else if (!strcmp(a, "--help")) { usage(stdout); return EXIT_OK; }
+        else if (!strcmp(a, "--raw")) { raw = 1; continue; }
         else if (a[0] == '-' && a[1] == '-') return bad("unknown option '%s'", a);
         if (dst) {
             if (i + 1 >= argc)
@@ -214,6 +282,11 @@ int main(int argc, char **argv)
         if (npos)
             return bad("%s takes no arguments", cmd);
         return request(path, cmd);
+    }
+    if (!strcmp(cmd, "members") || !strcmp(cmd, "membership")) {
+        if (npos)
+            return bad("%s takes no arguments", cmd);
+        return request_fmt(path, cmd, !strcmp(cmd, "members") && !raw ? members_table : NULL);
     }
     if (!strcmp(cmd, "daemon-id")) {
         if (npos)

@@ -20,6 +20,8 @@
 #include "core/replay.h"
 #include "core/u64map.h"
 
+struct weft__swim;
+
 /* Packet types (first byte).  docs/PROTOCOL.md §Packets. */
 enum {
     WEFT__PKT_HS_INIT = 0x01,
@@ -109,6 +111,8 @@ typedef struct weft__keys {
     uint32_t local_idx, remote_idx;
     weft__replay replay;
     uint64_t established_us;
+    uint64_t first_pn;         /* our packet number when installed */
+    uint64_t first_rx_pn;      /* largest peer packet number then */
     int valid;
 } weft__keys;
 
@@ -257,6 +261,9 @@ struct weft_engine {
 
     weft_stats st;
     uint64_t now_us;
+
+    struct weft__swim *swim;   /* membership, NULL when off (member.c) */
+    weft_env swim_env;
 };
 
 typedef struct weft_engine weft__engine;
@@ -273,6 +280,11 @@ void *weft__buf_get(weft__engine *e, size_t n);
 /* Gives back a buffer with at least cap usable bytes (NULL is a no-op):
  * cached when 16..256 KiB and a slot is free, else freed. */
 void weft__buf_put(weft__engine *e, void *p, size_t cap);
+
+/* --- member.c: membership inside the engine --- */
+int weft__member_init(weft__engine *e, uint64_t now_us);
+void weft__member_free(weft__engine *e);
+void weft__member_pump(weft__engine *e);
 
 /* --- conn.c: the transport of an established session --- */
 int weft__conn_init(weft__peer *p, uint64_t now_us);

@@ -41,6 +41,10 @@ static const scenario scenarios[] = {
      "priorities, ordered and unordered) over the faulty network; checks "
      "exactly-once delivery, order within priority, integrity, completion",
      scenario_transport},
+    {"membership", "SWIM membership: join, converge, crash 1 %; convergence and "
+     "detection times, false positives (must be 0), bytes/s per node", scenario_membership},
+    {"churn", "SWIM membership under crash/restart churn; no false positives after "
+     "stabilisation, views converge after churn stops", scenario_churn},
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 

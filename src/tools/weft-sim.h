@@ -66,5 +66,7 @@ void opt_link(const simopt *o, weft_sim_link *l);
 /* Scenario entry points: return 0, or non-zero after report_fail(). */
 int scenario_selftest(const simopt *o, simreport *r);
 int scenario_transport(const simopt *o, simreport *r);
+int scenario_membership(const simopt *o, simreport *r); /* weft-sim-membership.c */
+int scenario_churn(const simopt *o, simreport *r);
 
 #endif

@@ -30,9 +30,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "weft/crypto.h"
+#include "weft/discovery.h"
 #include "weft/keys.h"
 #include "weft/uv.h"
 
@@ -44,6 +46,11 @@
 #define RETRY_MS_MAX 30000
 #define ATTEMPT_MS_MAX 30000      /* an attempt without any outcome is retried */
 #define TICK_MS 100
+#define TAGS_MAX 32               /* --tag entries */
+#define PEERS_FILE_MAX 256        /* addresses remembered from --peers-file */
+#define PEERS_FILE_CHECK_MS 1000  /* stat interval of --peers-file */
+#define PEERS_FILE_BYTES_MAX (1u << 20)
+#define LEAVE_GRACE_MS 300        /* time the leave gets to go out */
 
 enum { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -85,6 +92,27 @@ static struct {
     int stopping;
     int exit_code;
     uint32_t max_message_bytes;
+    /* membership */
+    int membership;
+    char status[64];
+    weft_tag tags[TAGS_MAX];
+    size_t ntags;
+    weft_addr advertise;
+    int have_advertise;
+    /* --peers-file: re-read when its inode, size or mtime changes */
+    const char *peers_file;
+    struct stat pf_st;
+    int pf_seen;
+    uint64_t pf_next_ms;
+    weft_addr pf_addrs[PEERS_FILE_MAX];
+    size_t pf_n;
+    /* LAN beacons */
+    weft_discovery *disc;
+    weft_discovery_config disc_cfg;
+    /* graceful leave on SIGTERM/SIGINT */
+    uv_timer_t leave_timer;
+    int leaving;
+    const char *stop_why;
 } D;
 
 static void logf_(int level, const char *fmt, ...)
@@ -127,6 +155,26 @@ static void hex(const uint8_t *b, size_t n, char *out)
     }
     out[2 * n] = 0;
 }
+
+/* Copies len bytes of peer-supplied text for a `key=value` line: bytes
+ * outside printable ASCII, spaces, '=', ',' and quotes become '_' so a
+ * member cannot forge fields in our log or control output; "" -> "-". */
+static void clean(const char *s, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[o++] = ch <= 0x20 || ch > 0x7e || ch == '=' || ch == ',' || ch == '"' ||
+                           ch == '\\'
+                       ? '_'
+                       : (char)ch;
+    }
+    if (o == 0 && cap > 1)
+        out[o++] = '-';
+    out[o] = 0;
+}
+
+static uint64_t now_us(void) { return uv_hrtime() / 1000u; }
 
 /* ---------------------------------------------------------------------- */
 /* Events                                                                  */
@@ -197,6 +245,21 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
               kind_name(ev->flags), hh, text);
         break;
     }
+    case WEFT_EV_MEMBER_JOINED:
+    case WEFT_EV_MEMBER_UPDATED:
+    case WEFT_EV_MEMBER_SUSPECT:
+    case WEFT_EV_MEMBER_ALIVE:
+    case WEFT_EV_MEMBER_FAILED:
+    case WEFT_EV_MEMBER_LEFT:
+    case WEFT_EV_MEMBER_REJOINED:
+    case WEFT_EV_MEMBER_REFUSED: {
+        char name[sizeof ev->name];
+        clean(ev->name, strnlen(ev->name, sizeof ev->name), name, sizeof name);
+        logf_(ev->type == WEFT_EV_MEMBER_REFUSED ? LOG_WARN : LOG_INFO,
+              "%s id=%s name=%s addr=%s inc=%u", weft_event_name(ev->type), id, name,
+              addr, ev->incarnation);
+        return; /* member addresses are not --peer session addresses */
+    }
     default:
         logf_(LOG_DEBUG, "event type=%d", ev->type);
     }
@@ -204,13 +267,122 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
     (void)ud;
 }
 
+static int resolve_peer(const char *spec, weft_addr *out);
+
+/* Joins the membership through addr (bootstrap peer, peers file entry).
+ * Membership itself retries with backoff until the seed answers. */
+static void member_join(const weft_addr *addr, const char *source)
+{
+    if (!D.membership)
+        return;
+    char a[WEFT_ADDR_STRLEN];
+    fmt_addr(addr, a);
+    int rc = weft_engine_join(weft_uv_node_engine(D.node), addr, now_us());
+    weft_uv_node_flush(D.node);
+    if (rc == 0)
+        logf_(LOG_DEBUG, "join addr=%s source=%s", a, source);
+    else
+        logf_(LOG_WARN, "join-error addr=%s source=%s reason=%s", a, source,
+              weft_err_name(rc));
+}
+
+/*
+ * Re-reads --peers-file when its inode, size or modification time changed
+ * (so both in-place edits and atomic renames are seen): one HOST:PORT per
+ * line, '#' starts a comment, blank lines are ignored.  New addresses are
+ * joined; a bad line is logged and skipped; a missing file is not an error
+ * (a registry may write it later).  At most PEERS_FILE_MAX addresses are
+ * remembered; beyond that new entries are logged as refused.
+ */
+static void peers_file_check(void)
+{
+    struct stat st;
+    if (stat(D.peers_file, &st) != 0) {
+        if (D.pf_seen)
+            logf_(LOG_WARN, "peers-file-missing path=%s", D.peers_file);
+        D.pf_seen = 0;
+        return;
+    }
+    if (D.pf_seen && st.st_ino == D.pf_st.st_ino && st.st_size == D.pf_st.st_size &&
+        st.st_mtim.tv_sec == D.pf_st.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == D.pf_st.st_mtim.tv_nsec)
+        return;
+    D.pf_seen = 1;
+    D.pf_st = st;
+    if (st.st_size > (off_t)PEERS_FILE_BYTES_MAX) {
+        logf_(LOG_WARN, "peers-file-error path=%s reason=too-big bytes=%lld max=%u",
+              D.peers_file, (long long)st.st_size, PEERS_FILE_BYTES_MAX);
+        return;
+    }
+    FILE *f = fopen(D.peers_file, "re");
+    if (!f) {
+        logf_(LOG_WARN, "peers-file-error path=%s reason=%s", D.peers_file, strerror(errno));
+        return;
+    }
+    char line[512];
+    unsigned lineno = 0, added = 0, bad_lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t l = strlen(line);
+        if (l == sizeof line - 1 && line[l - 1] != '\n') {
+            int ch;
+            while ((ch = fgetc(f)) != EOF && ch != '\n') {}
+            logf_(LOG_WARN, "peers-file-error path=%s line=%u reason=line-too-long",
+                  D.peers_file, lineno);
+            bad_lines++;
+            continue;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *b = line + strspn(line, " \t\r\n");
+        char *e = b + strcspn(b, " \t\r\n");
+        if (*(e + strspn(e, " \t\r\n"))) {
+            logf_(LOG_WARN, "peers-file-error path=%s line=%u reason=more-than-one-word",
+                  D.peers_file, lineno);
+            bad_lines++;
+            continue;
+        }
+        *e = 0;
+        if (!*b)
+            continue;
+        weft_addr a;
+        if (resolve_peer(b, &a) != 0 || a.port == 0) {
+            logf_(LOG_WARN, "peers-file-error path=%s line=%u reason=bad-address", D.peers_file,
+                  lineno);
+            bad_lines++;
+            continue;
+        }
+        int known = 0;
+        for (size_t i = 0; i < D.pf_n && !known; i++)
+            known = weft_addr_eq(&D.pf_addrs[i], &a);
+        if (known)
+            continue;
+        if (D.pf_n == PEERS_FILE_MAX) {
+            logf_(LOG_WARN, "peers-file-error path=%s line=%u reason=limit max=%d",
+                  D.peers_file, lineno, PEERS_FILE_MAX);
+            continue;
+        }
+        D.pf_addrs[D.pf_n++] = a;
+        added++;
+        member_join(&a, "peers-file");
+    }
+    fclose(f);
+    logf_(LOG_INFO, "peers-file path=%s lines=%u new=%u bad=%u", D.peers_file, lineno,
+          added, bad_lines);
+}
+
 /* Connects to every configured peer that is neither up nor being tried and
- * whose backoff has passed. */
+ * whose backoff has passed; checks the peers file. */
 static void on_tick(uv_timer_t *t)
 {
-    if (D.stopping)
+    if (D.stopping || D.leaving)
         return;
     uint64_t now = now_ms();
+    if (D.peers_file && now >= D.pf_next_ms) {
+        D.pf_next_ms = now + PEERS_FILE_CHECK_MS;
+        peers_file_check();
+    }
     for (size_t i = 0; i < D.npeers; i++) {
         cfg_peer *p = &D.peers[i];
         if (p->up)
@@ -516,6 +688,79 @@ static void cmd_id(sbuf *r)
     }
 }
 
+/* `members`: one line per member, self included. */
+static void cmd_members(sbuf *r)
+{
+    weft_engine *e = weft_uv_node_engine(D.node);
+    if (!D.membership) {
+        sb_printf(r, "error WEFT_ERR_STATE membership is off (--no-membership)\n");
+        return;
+    }
+    uint64_t now = now_us();
+    size_t n = weft_engine_member_count(e);
+    for (size_t i = 0; i < n; i++) {
+        weft_member m;
+        if (weft_engine_member_at(e, i, &m) != 0)
+            continue;
+        char h[WEFT_ID_HEX_LEN], a[WEFT_ADDR_STRLEN], name[130], status[70];
+        char tags[2048] = "";
+        size_t tl = 0, off = 0;
+        const char *k, *v;
+        size_t kl, vl;
+        weft_id_hex(&m.id, h);
+        fmt_addr(&m.addr, a);
+        clean(m.name, m.name_len, name, sizeof name);
+        clean(m.status, m.status_len, status, sizeof status);
+        while (weft_tag_next(m.tags, m.tags_len, &off, &k, &kl, &v, &vl) == 1 &&
+               tl + 2 < sizeof tags) {
+            char ck[300], cv[300];
+            clean(k, kl, ck, sizeof ck);
+            clean(v, vl, cv, sizeof cv);
+            int w = snprintf(tags + tl, sizeof tags - tl, "%s%s=%s", tl ? "," : "", ck, cv);
+            if (w < 0 || (size_t)w >= sizeof tags - tl)
+                break;
+            tl += (size_t)w;
+        }
+        long long ago = m.is_self ? 0
+                        : m.last_contact_us ? (long long)((now - m.last_contact_us) / 1000)
+                                            : -1;
+        sb_printf(r,
+                  "member id=%s name=%s state=%s addr=%s inc=%u rtt_us=%u "
+                  "last_contact_ms=%lld self=%d status=%s tags=%s\n",
+                  h, name, weft_member_state_name(m.state), a, m.incarnation, m.rtt_us,
+                  ago, m.is_self, status, tl ? tags : "-");
+    }
+}
+
+/* `membership`: counts and protocol counters, key=value per line. */
+static void cmd_membership(sbuf *r)
+{
+    weft_membership_stats s;
+    weft_engine *e = weft_uv_node_engine(D.node);
+    if (weft_engine_membership_stats(e, &s) != 0) {
+        sb_printf(r, "error WEFT_ERR_STATE membership is off (--no-membership)\n");
+        return;
+    }
+    sb_printf(r, "members=%zu\n", weft_engine_member_count(e));
+#define M(f) sb_printf(r, #f "=%llu\n", (unsigned long long)s.f)
+    M(alive); M(suspect); sb_printf(r, "failed=%u\n", s.dead); M(left);
+    M(pkts_in); M(pkts_out); M(bytes_in); M(bytes_out);
+    M(drop_bad_mac); M(drop_malformed); M(drop_bad_signature); M(stale);
+    M(refused_full); M(probes); M(probe_failures); M(refutations); M(pushpulls);
+    M(awareness);
+#undef M
+    if (D.disc) {
+        weft_discovery_stats d;
+        weft_discovery_get_stats(D.disc, &d);
+#define B(f) sb_printf(r, #f "=%llu\n", (unsigned long long)d.f)
+        B(beacons_sent); B(send_errors); B(beacons_received); B(beacons_malformed);
+        B(beacons_other_mesh); B(beacons_bad_sig); B(beacons_own); B(beacons_dup);
+        B(beacons_known); B(beacons_wrong_iface); B(joins); B(join_errors);
+        B(table_evictions); B(sockets);
+#undef B
+    }
+}
+
 static void handle_line(ctl_conn *c, char *line)
 {
     sbuf r = {0};
@@ -540,6 +785,10 @@ static void handle_line(ctl_conn *c, char *line)
         cmd_peers(&r);
     } else if (!strcmp(line, "stats") && !*args) {
         cmd_stats(&r);
+    } else if (!strcmp(line, "members") && !*args) {
+        cmd_members(&r);
+    } else if (!strcmp(line, "membership") && !*args) {
+        cmd_membership(&r);
     } else if (!strcmp(line, "send")) {
         cmd_send(args, &r);
     } else if (!strcmp(line, "connect") && *args && !strchr(args, ' ')) {
@@ -549,7 +798,7 @@ static void handle_line(ctl_conn *c, char *line)
         else
             sb_printf(&r, "error %s %s\n", weft_err_name(rc), weft_strerror(rc));
     } else {
-        sb_printf(&r, "error WEFT_ERR_INVAL unknown request (id, peers, stats, send, connect)\n");
+        sb_printf(&r, "error WEFT_ERR_INVAL unknown request (id, peers, stats, members, membership, send, connect)\n");
         logf_(LOG_WARN, "control-error reason=unknown-request");
     }
     conn_reply(c, &r);
@@ -680,10 +929,14 @@ static void stop(const char *why)
         return;
     D.stopping = 1;
     logf_(LOG_INFO, "shutdown reason=%s", why);
+    if (D.disc)
+        weft_discovery_close(D.disc);
+    D.disc = NULL;
     if (D.node)
         weft_uv_node_close(D.node, on_node_closed);
     uv_timer_stop(&D.tick);
     uv_close((uv_handle_t *)&D.tick, NULL);
+    uv_close((uv_handle_t *)&D.leave_timer, NULL);
     uv_close((uv_handle_t *)&D.sigint, NULL);
     uv_close((uv_handle_t *)&D.sigterm, NULL);
     if (D.control_bound) {
@@ -694,9 +947,35 @@ static void stop(const char *why)
         conn_close(c);
 }
 
+static void on_leave_done(uv_timer_t *t)
+{
+    stop(D.stop_why);
+    (void)t;
+}
+
+/*
+ * First signal: a graceful leave (others log member-left instead of
+ * member-failed after a suspicion timeout), flushed at once and given
+ * LEAVE_GRACE_MS of gossip rounds to spread, then the normal stop.  A
+ * second signal stops at once.
+ */
 static void on_signal(uv_signal_t *s, int signum)
 {
-    stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
+    const char *why = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    if (D.leaving || !D.membership || !D.node) {
+        stop(why);
+        return;
+    }
+    D.leaving = 1;
+    D.stop_why = why;
+    int rc = weft_engine_leave(weft_uv_node_engine(D.node), now_us());
+    weft_uv_node_flush(D.node);
+    if (D.disc)
+        weft_discovery_close(D.disc); /* a leaving node must not invite joins */
+    D.disc = NULL;
+    logf_(LOG_INFO, "leaving reason=%s rc=%s grace_ms=%d", why, rc ? weft_err_name(rc) : "0",
+          LEAVE_GRACE_MS);
+    uv_timer_start(&D.leave_timer, on_leave_done, LEAVE_GRACE_MS, 0);
     (void)s;
 }
 
@@ -719,8 +998,36 @@ static void usage(FILE *f)
 "  --network-passphrase P  derive the mesh key from P (demos and tests only:\n"
 "                          visible in the process list)\n"
 "  --peer HOST:PORT        connect to this node, retrying with backoff\n"
-"                          (500 ms doubling to 30 s) while it is not up; repeatable\n"
-"  --name NAME             a human name for this node (logged)\n"
+"                          (500 ms doubling to 30 s) while it is not up, and\n"
+"                          join the mesh's membership through it; repeatable\n"
+"  --name NAME             a human name for this node (logged, spread to all\n"
+"                          members; at most 63 bytes)\n"
+"\n"
+"Membership (SWIM + Lifeguard; every node knows who is alive):\n"
+"  --advertise ADDR:PORT   the address other nodes reach this one at; required\n"
+"                          when --listen is 0.0.0.0 or [::] (port 0 = the\n"
+"                          bound port); default: the first specific --listen\n"
+"  --peers-file PATH       HOST:PORT per line ('#' comments); joined at start\n"
+"                          and re-read (checked every second) when it changes\n"
+"  --status WORD           active (default), idle, processing, offline, ...\n"
+"  --tag KEY=VALUE         metadata spread to all members; repeatable (max 32;\n"
+"                          512 bytes encoded in all)\n"
+"  --profile lan|wan       failure detection timings (default lan: fast)\n"
+"  --max-peers N           members tracked, self included (default 4096);\n"
+"                          beyond it new members are refused (member-refused)\n"
+"  --probe-interval-ms N, --probe-timeout-ms N, --suspicion-mult N\n"
+"                          override the profile's values\n"
+"  --no-membership         sessions only: no membership traffic at all\n"
+"\n"
+"LAN beacons (off unless an interface is named; see docs/DISCOVERY.md):\n"
+"  --beacon IFACE          announce this node on IFACE every ~1 s (signed,\n"
+"                          broadcast + multicast) and join nodes heard there;\n"
+"                          repeatable (max 8)\n"
+"  --beacon-port N         UDP port of the beacons (default 7947)\n"
+"  --beacon-family F       4 (IPv4 broadcast + 239.255.77.77), 6 (ff02::7765),\n"
+"                          broadcast (IPv4 broadcast only) or all (default)\n"
+"  --beacon-interval-ms N  beacon period (default 1000, jittered +-20%%)\n"
+"\n"
 "  --unreachable-ms N      declare a silent peer down after N ms (default 10000)\n"
 "  --log-level LEVEL       error | warn | info (default) | debug\n"
 "  --control PATH          control socket for the weft CLI\n"
@@ -728,9 +1035,13 @@ static void usage(FILE *f)
 "  --help                  this text\n"
 "  --version               print the version\n"
 "\n"
-"Logs one line per event on stdout: node, peer-up, peer-down, handshake-failed,\n"
-"message, sent, shutdown, stopped (see docs/DAEMON.md).\n"
-"SIGINT/SIGTERM close all sessions and exit 0.\n"
+"Logs one line per event on stdout: node, membership, peer-up, peer-down,\n"
+"handshake-failed, message, sent, member-joined, member-updated,\n"
+"member-suspect, member-alive, member-failed, member-left, member-rejoined,\n"
+"member-refused, beacon-join, peers-file, leaving, shutdown, stopped\n"
+"(see docs/DAEMON.md).\n"
+"SIGINT/SIGTERM: leave the membership (300 ms for it to spread), close all\n"
+"sessions and exit 0; a second signal exits at once.\n"
 "Exit codes: 0 clean shutdown, 1 runtime failure (bind, I/O, control socket\n"
 "in use), 2 bad usage or configuration (key file missing, malformed or\n"
 "readable by others; data dir writable by others).\n");
@@ -774,6 +1085,121 @@ static int resolve_peer(const char *spec, weft_addr *out)
     return rc;
 }
 
+static int addr_unspecified(const weft_addr *a)
+{
+    static const uint8_t z[16];
+    return !memcmp(a->ip, z, a->family == 4 ? 4 : 16);
+}
+
+static void on_beacon_join(weft_discovery *d, const weft_node_id *id, const weft_addr *addr,
+                           const char *iface, int rc, void *ud)
+{
+    char sid[WEFT_ID_SHORT_LEN], a[WEFT_ADDR_STRLEN];
+    weft_id_short(id, sid);
+    fmt_addr(addr, a);
+    logf_(rc ? LOG_WARN : LOG_INFO, "beacon-join id=%s addr=%s iface=%s rc=%s", sid, a, iface,
+          rc ? weft_err_name(rc) : "0");
+    (void)d;
+    (void)ud;
+}
+
+/*
+ * Membership set-up once the sockets are bound: the advertised address,
+ * our metadata, the bootstrap joins, the peers file and the beacons.
+ * cfg still holds the identity and network key (the beacons sign with the
+ * former and derive the mesh id from the latter).  Returns 0 or an exit
+ * code (2: configuration, 1: runtime), after printing why on stderr.
+ */
+static int membership_start(const weft_uv_config *cfg)
+{
+    weft_engine *e = weft_uv_node_engine(D.node);
+    size_t nl = weft_uv_node_listen_count(D.node);
+    weft_addr adv = {0};
+    if (D.have_advertise) {
+        adv = D.advertise;
+        for (size_t i = 0; i < nl && adv.port == 0; i++) {
+            weft_addr a;
+            if (weft_uv_node_local_addr(D.node, i, &a) == 0 && a.family == adv.family)
+                adv.port = a.port;
+        }
+        if (adv.port == 0 || addr_unspecified(&adv)) {
+            fprintf(stderr, "weftd: --advertise needs a specific address and a port (no --listen of that family)\n");
+            return 2;
+        }
+    } else {
+        for (size_t i = 0; i < nl && !adv.family; i++) {
+            weft_addr a;
+            if (weft_uv_node_local_addr(D.node, i, &a) == 0 && !addr_unspecified(&a))
+                adv = a;
+        }
+        if (!adv.family) {
+            fprintf(stderr, "weftd: bound to a wildcard address only: give --advertise ADDR:PORT "
+                            "(the address other nodes reach this one at), or --no-membership\n");
+            return 2;
+        }
+    }
+    int rc = weft_engine_set_addr(e, &adv, now_us());
+    if (rc == 0)
+        rc = weft_engine_set_meta(e, strcmp(D.name, "-") ? D.name : NULL, D.status, D.tags,
+                                  D.ntags, now_us());
+    if (rc == WEFT_ERR_TOO_BIG) {
+        fprintf(stderr, "weftd: metadata too big: --name at most 64 bytes, --status at most 32, "
+                        "each --tag KEY and VALUE at most 255 and all tags at most 512 bytes "
+                        "encoded (%s)\n", weft_err_name(rc));
+        return 2;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "weftd: membership set-up: %s (%s)\n", weft_strerror(rc), weft_err_name(rc));
+        return rc == WEFT_ERR_INVAL ? 2 : 1;
+    }
+    weft_uv_node_flush(D.node);
+    for (size_t i = 0; i < D.npeers; i++)
+        member_join(&D.peers[i].addr, "peer");
+    if (D.peers_file) {
+        peers_file_check();
+        if (!D.pf_seen)
+            logf_(LOG_WARN, "peers-file-missing path=%s (watching for it)", D.peers_file);
+        D.pf_next_ms = now_ms() + PEERS_FILE_CHECK_MS;
+    }
+    if (D.disc_cfg.iface_count) {
+        weft_discovery_config *dc = &D.disc_cfg;
+        dc->advertise[0] = adv;
+        dc->advertise_count = 1;
+        for (size_t i = 0; i < nl && dc->advertise_count < WEFT_DISC_ADDRS_MAX; i++) {
+            weft_addr a;
+            if (weft_uv_node_local_addr(D.node, i, &a) == 0 && !addr_unspecified(&a) &&
+                !weft_addr_eq(&a, &adv))
+                dc->advertise[dc->advertise_count++] = a;
+        }
+        dc->on_join = on_beacon_join;
+        rc = weft_discovery_new(&D.disc, D.loop, D.node, dc, cfg->engine.identity_secret,
+                                cfg->engine.network_key);
+        if (rc != 0) {
+            fprintf(stderr, "weftd: --beacon: %s (%s) %s\n", weft_strerror(rc), weft_err_name(rc),
+                    weft_discovery_last_error());
+            return rc == WEFT_ERR_INVAL ? 2 : 1;
+        }
+        weft_discovery_stats ds;
+        weft_discovery_get_stats(D.disc, &ds);
+        char ifl[WEFT_DISC_IFACES_MAX * 17] = "";
+        for (size_t i = 0; i < dc->iface_count; i++) {
+            if (i)
+                strcat(ifl, ",");
+            strcat(ifl, dc->ifaces[i]);
+        }
+        logf_(LOG_INFO, "beacons ifaces=%s port=%u sockets=%u modes=%s%s%s", ifl,
+              dc->port ? dc->port : WEFT_DISC_PORT_DEFAULT, ds.sockets,
+              (!dc->modes || dc->modes & WEFT_DISC_V4_BROADCAST) ? "bcast4," : "",
+              (!dc->modes || dc->modes & WEFT_DISC_V4_MULTICAST) ? "mcast4," : "",
+              (!dc->modes || dc->modes & WEFT_DISC_V6_MULTICAST) ? "mcast6" : "");
+    }
+    char a[WEFT_ADDR_STRLEN];
+    fmt_addr(&adv, a);
+    logf_(LOG_INFO, "membership addr=%s profile=%s inc=%u", a,
+          cfg->engine.profile == WEFT_PROFILE_WAN ? "wan" : "lan", cfg->engine.incarnation_start);
+    return 0;
+}
+
 /* A key file the user must fix (permissions, contents, missing) is a
  * configuration error (2); anything else a runtime failure (1). */
 static int key_exit(int rc)
@@ -787,7 +1213,10 @@ static int key_exit(int rc)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1, O_DATA, O_NETKEY, O_NETPASS, O_PEER, O_NAME, O_UNREACH,
-           O_LOG, O_CONTROL, O_HELP, O_VERSION };
+           O_LOG, O_CONTROL, O_HELP, O_VERSION, O_ADVERTISE, O_PEERS_FILE, O_STATUS,
+           O_TAG, O_PROFILE, O_MAX_PEERS, O_NO_MEMBERSHIP, O_PROBE_INTERVAL,
+           O_PROBE_TIMEOUT, O_SUSPICION_MULT, O_BEACON, O_BEACON_PORT, O_BEACON_FAMILY,
+           O_BEACON_INTERVAL };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"data-dir", required_argument, 0, O_DATA},
@@ -798,6 +1227,20 @@ int main(int argc, char **argv)
         {"unreachable-ms", required_argument, 0, O_UNREACH},
         {"log-level", required_argument, 0, O_LOG},
         {"control", required_argument, 0, O_CONTROL},
+        {"advertise", required_argument, 0, O_ADVERTISE},
+        {"peers-file", required_argument, 0, O_PEERS_FILE},
+        {"status", required_argument, 0, O_STATUS},
+        {"tag", required_argument, 0, O_TAG},
+        {"profile", required_argument, 0, O_PROFILE},
+        {"max-peers", required_argument, 0, O_MAX_PEERS},
+        {"no-membership", no_argument, 0, O_NO_MEMBERSHIP},
+        {"probe-interval-ms", required_argument, 0, O_PROBE_INTERVAL},
+        {"probe-timeout-ms", required_argument, 0, O_PROBE_TIMEOUT},
+        {"suspicion-mult", required_argument, 0, O_SUSPICION_MULT},
+        {"beacon", required_argument, 0, O_BEACON},
+        {"beacon-port", required_argument, 0, O_BEACON_PORT},
+        {"beacon-family", required_argument, 0, O_BEACON_FAMILY},
+        {"beacon-interval-ms", required_argument, 0, O_BEACON_INTERVAL},
         {"help", no_argument, 0, O_HELP},
         {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
@@ -806,6 +1249,9 @@ int main(int argc, char **argv)
     const char *netkey = NULL, *netpass = NULL, *data_dir = NULL, *control = NULL;
     D.log_level = LOG_INFO;
     snprintf(D.name, sizeof D.name, "-");
+    snprintf(D.status, sizeof D.status, "active");
+    D.membership = 1;
+    uint32_t u32;
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -845,6 +1291,75 @@ int main(int argc, char **argv)
             else return bad("--log-level wants error|warn|info|debug, got '%s'", optarg);
             break;
         case O_CONTROL: control = optarg; break;
+        case O_ADVERTISE:
+            if (weft_addr_parse(&D.advertise, optarg) != 0)
+                return bad("--advertise wants a numeric ADDR:PORT (port 0 = the bound port), got '%s'", optarg);
+            D.have_advertise = 1;
+            break;
+        case O_PEERS_FILE: D.peers_file = optarg; break;
+        case O_STATUS:
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof D.status)
+                return bad("--status must be 1-32 bytes (active, idle, processing, offline or your own word): '%s'", optarg);
+            snprintf(D.status, sizeof D.status, "%s", optarg);
+            break;
+        case O_TAG: {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg)
+                return bad("--tag wants KEY=VALUE with a non-empty KEY, got '%s'", optarg);
+            if (D.ntags == TAGS_MAX)
+                return bad("too many --tag (max 32): %s", optarg);
+            *eq = 0; /* argv is ours to split */
+            D.tags[D.ntags].key = optarg;
+            D.tags[D.ntags].value = eq + 1;
+            D.ntags++;
+            break;
+        }
+        case O_PROFILE:
+            if (!strcmp(optarg, "lan")) cfg.engine.profile = WEFT_PROFILE_LAN;
+            else if (!strcmp(optarg, "wan")) cfg.engine.profile = WEFT_PROFILE_WAN;
+            else return bad("--profile wants lan or wan, got '%s'", optarg);
+            break;
+        case O_MAX_PEERS:
+            if (parse_u32(optarg, 2, 1000000, &cfg.engine.max_peers) != 0)
+                return bad("--max-peers wants 2..1000000 (members tracked, self included), got '%s'", optarg);
+            break;
+        case O_NO_MEMBERSHIP: D.membership = 0; break;
+        case O_PROBE_INTERVAL:
+            if (parse_u32(optarg, 10, 600000, &cfg.engine.probe_interval_ms) != 0)
+                return bad("--probe-interval-ms wants 10..600000, got '%s'", optarg);
+            break;
+        case O_PROBE_TIMEOUT:
+            if (parse_u32(optarg, 5, 600000, &cfg.engine.probe_timeout_ms) != 0)
+                return bad("--probe-timeout-ms wants 5..600000, got '%s'", optarg);
+            break;
+        case O_SUSPICION_MULT:
+            if (parse_u32(optarg, 1, 100, &cfg.engine.suspicion_mult) != 0)
+                return bad("--suspicion-mult wants 1..100, got '%s'", optarg);
+            break;
+        case O_BEACON:
+            if (D.disc_cfg.iface_count == WEFT_DISC_IFACES_MAX)
+                return bad("too many --beacon (max 8): %s", optarg);
+            if (!*optarg || strlen(optarg) >= sizeof D.disc_cfg.ifaces[0])
+                return bad("--beacon wants an interface name (1-15 chars), got '%s'", optarg);
+            snprintf(D.disc_cfg.ifaces[D.disc_cfg.iface_count++], sizeof D.disc_cfg.ifaces[0],
+                     "%s", optarg);
+            break;
+        case O_BEACON_PORT:
+            if (parse_u32(optarg, 1, 65535, &u32) != 0)
+                return bad("--beacon-port wants 1..65535, got '%s'", optarg);
+            D.disc_cfg.port = (uint16_t)u32;
+            break;
+        case O_BEACON_FAMILY:
+            if (!strcmp(optarg, "4")) D.disc_cfg.modes = WEFT_DISC_V4_BROADCAST | WEFT_DISC_V4_MULTICAST;
+            else if (!strcmp(optarg, "6")) D.disc_cfg.modes = WEFT_DISC_V6_MULTICAST;
+            else if (!strcmp(optarg, "broadcast")) D.disc_cfg.modes = WEFT_DISC_V4_BROADCAST;
+            else if (!strcmp(optarg, "all")) D.disc_cfg.modes = WEFT_DISC_ALL;
+            else return bad("--beacon-family wants 4, 6, broadcast or all, got '%s'", optarg);
+            break;
+        case O_BEACON_INTERVAL:
+            if (parse_u32(optarg, 50, 3600000, &D.disc_cfg.interval_ms) != 0)
+                return bad("--beacon-interval-ms wants 50..3600000, got '%s'", optarg);
+            break;
         case O_HELP: usage(stdout); return 0;
         case O_VERSION: printf("weftd %s\n", WEFT_VERSION_STRING); return 0;
         default:
@@ -853,6 +1368,12 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return bad("unexpected argument '%s'", argv[optind]);
+    if (!D.membership && (D.peers_file || D.disc_cfg.iface_count))
+        return bad("%s", "--peers-file and --beacon need membership (drop --no-membership)");
+    cfg.engine.membership = (uint8_t)D.membership;
+    /* Wall-clock seconds: a restarted node outbids what others remember of
+     * its previous life (only a node may assert its own liveness). */
+    cfg.engine.incarnation_start = (uint32_t)time(NULL);
     if (!data_dir)
         return bad("%s", "--data-dir DIR is required");
     if (!netkey == !netpass)
@@ -919,15 +1440,17 @@ int main(int argc, char **argv)
     D.loop = uv_default_loop();
     cfg.on_event = on_event;
     rc = weft_uv_node_new(&D.node, D.loop, &cfg, NULL);
-    sodium_memzero(cfg.engine.identity_secret, sizeof cfg.engine.identity_secret);
-    sodium_memzero(cfg.engine.network_key, sizeof cfg.engine.network_key);
     if (rc != 0) {
+        sodium_memzero(cfg.engine.identity_secret, sizeof cfg.engine.identity_secret);
+        sodium_memzero(cfg.engine.network_key, sizeof cfg.engine.network_key);
         fprintf(stderr, "weftd: cannot start node: %s (%s) %s\n", weft_strerror(rc),
                 weft_err_name(rc), weft_uv_last_error());
         uv_run(D.loop, UV_RUN_DEFAULT); /* let the half-made node finish closing */
         return 1;
     }
     if (control_start() != 0) {
+        sodium_memzero(cfg.engine.identity_secret, sizeof cfg.engine.identity_secret);
+        sodium_memzero(cfg.engine.network_key, sizeof cfg.engine.network_key);
         weft_uv_node_close(D.node, NULL);
         uv_run(D.loop, UV_RUN_DEFAULT);
         return 1;
@@ -937,6 +1460,7 @@ int main(int argc, char **argv)
     uv_signal_start(&D.sigint, on_signal, SIGINT);
     uv_signal_start(&D.sigterm, on_signal, SIGTERM);
     uv_timer_init(D.loop, &D.tick);
+    uv_timer_init(D.loop, &D.leave_timer);
     uv_timer_start(&D.tick, on_tick, 0, TICK_MS);
 
     char hexid[WEFT_ID_HEX_LEN], listening[WEFT_UV_MAX_LISTEN * WEFT_ADDR_STRLEN] = "";
@@ -959,6 +1483,16 @@ int main(int argc, char **argv)
     if (us.rcvbuf_bytes < want || us.sndbuf_bytes < want)
         logf_(LOG_WARN, "warn sockbuf rcvbuf=%u sndbuf=%u wanted=%u (raise net.core.rmem_max/wmem_max)",
               us.rcvbuf_bytes, us.sndbuf_bytes, want);
+
+    if (D.membership) {
+        int mrc = membership_start(&cfg);
+        if (mrc != 0) {
+            D.exit_code = mrc;
+            stop("config");
+        }
+    }
+    sodium_memzero(cfg.engine.identity_secret, sizeof cfg.engine.identity_secret);
+    sodium_memzero(cfg.engine.network_key, sizeof cfg.engine.network_key);
 
     uv_run(D.loop, UV_RUN_DEFAULT);
     logf_(LOG_INFO, "stopped");
