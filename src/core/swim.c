@@ -55,7 +55,8 @@ enum { PP_REQUEST = 0x01, PP_JOIN = 0x02, PP_CLAIM = 0x04 };
 #define CLAIM_MAX (ALIVE_FIXED + META_MAX)
 #define CONFIRM_MAX 6          /* Lifeguard K is capped here */
 #define CTRL_MAX 128           /* control bytes of one queued datagram */
-#define PP_MAX 4               /* concurrent push-pull transfers */
+#define PP_MAX 16              /* concurrent push-pull transfers (a seed
+                                  answers many joins at once) */
 #define REFUSED_MEMO 16
 
 static const char ALIVE_CTX[16] = "weft-swim-alive";
@@ -92,6 +93,7 @@ typedef struct outmsg {
     weft_addr to;
     uint16_t len;
     uint8_t piggyback;
+    uint8_t claim;        /* append our own signed claim (claim answers) */
     uint8_t msg[CTRL_MAX];
 } outmsg;
 
@@ -522,10 +524,14 @@ static void bcast_queue_u(weft__swim *s, int kind, const weft_node_id *id,
         }
     if (!b) {
         if (s->nbcast == s->cfg.broadcast_max) {
+            /* drop routine news before urgent news, most-sent first */
             uint32_t worst = 0;
-            for (uint32_t i = 1; i < s->nbcast; i++)
-                if (s->bcast[i].transmits > s->bcast[worst].transmits)
+            for (uint32_t i = 1; i < s->nbcast; i++) {
+                const bcast *a = &s->bcast[i], *w = &s->bcast[worst];
+                if (a->urgent < w->urgent ||
+                    (a->urgent == w->urgent && a->transmits > w->transmits))
                     worst = i;
+            }
             s->bcast[worst] = s->bcast[--s->nbcast];
             s->st.broadcast_drops++;
         }
@@ -653,8 +659,10 @@ static size_t fill_piggyback(weft__swim *s, uint8_t *p, size_t room)
     }
     uint32_t limit = transmit_limit(s);
     size_t used = 0;
-    for (uint32_t i = 0; i < s->nbcast && room - used > MSG_HDR;) {
+    for (uint32_t i = 0; i < s->nbcast && room - used >= MSG_HDR + 68;) {
         ptrdiff_t n = encode_bcast(s, &s->bcast[i], p + used, room - used);
+        if (n == 0)
+            break; /* full: the rest waits (and the scan stays short) */
         if (n < 0 || (n > 0 && ++s->bcast[i].transmits >= limit)) {
             used += n > 0 ? (size_t)n : 0;
             memmove(&s->bcast[i], &s->bcast[i + 1],
@@ -671,9 +679,11 @@ static size_t fill_piggyback(weft__swim *s, uint8_t *p, size_t room)
 /* ---------------------------------------------------------------------- */
 /* output                                                                 */
 
-/* Queues a control message (may be empty: a piggyback-only packet). */
+/* Queues a control message (may be empty: a piggyback-only packet).
+ * flags: bit 0 = fill with piggybacked updates, bit 1 = our own claim
+ * first (an answer to a claim request). */
 static int out_push(weft__swim *s, const weft_addr *to, const uint8_t *msg,
-                    size_t len, int piggyback)
+                    size_t len, int flags)
 {
     if (to->family != 4 && to->family != 6)
         return WEFT_ERR_INVAL;
@@ -684,7 +694,8 @@ static int out_push(weft__swim *s, const weft_addr *to, const uint8_t *msg,
     outmsg *o = &s->outq[(s->out_head + s->out_len++) % s->cfg.out_queue_max];
     o->to = *to;
     o->len = (uint16_t)len;
-    o->piggyback = (uint8_t)piggyback;
+    o->piggyback = (uint8_t)(flags & 1);
+    o->claim = (uint8_t)(flags >> 1 & 1);
     if (len)
         memcpy(o->msg, msg, len);
     return 0;
@@ -822,6 +833,11 @@ ptrdiff_t weft__swim_write(weft__swim *s, weft_addr *to, uint8_t *buf,
         size_t n = 32;
         memcpy(pt + n, o->msg, o->len);
         n += o->len;
+        if (o->claim && !s->left) {
+            bcast self = {.id = s->self.id, .kind = MSG_ALIVE};
+            ptrdiff_t c = encode_bcast(s, &self, pt + n, room - n);
+            n += c > 0 ? (size_t)c : 0;
+        }
         size_t pb = o->piggyback ? fill_piggyback(s, pt + n, room - n) : 0;
         n += pb;
         if (n == 32)
@@ -1353,7 +1369,7 @@ static void on_pushpull(weft__swim *s, const weft_addr *from,
     if (flags & PP_REQUEST)
         pp_start(s, from, 0);
     else if (flags & PP_CLAIM)
-        pp_start(s, from, PP_ONE); /* our claim, without asking back */
+        out_push(s, from, NULL, 0, 3); /* our claim (+ piggyback), no pp slot */
 }
 
 /* Parses and applies the decrypted payload. */
