@@ -1388,7 +1388,19 @@ static int handle_plain(weft__swim *s, const weft_addr *from, const uint8_t *pt,
     member *sm = find(s, &sender);
     if (sm)
         sm->last_contact_us = now_us;
-    else if (!s->left)
+    if (sm && sm->state == WEFT__SWIM_DEAD && !s->left) {
+        /* a member we hold dead talks to us (a healed partition, a restart
+         * that does not know its old incarnation): tell it, so it refutes,
+         * and ask for its claim, which will carry the refutation */
+        uint8_t b[MSG_HDR + 68 + MSG_HDR + 1];
+        put_hdr(b, MSG_DEAD, 68);
+        memcpy(b + 3, sm->id.key, 32);
+        weft__put_u32(b + 35, sm->inc);
+        memcpy(b + 39, s->self.id.key, 32);
+        put_hdr(b + 71, MSG_PUSHPULL, 1);
+        b[74] = PP_CLAIM;
+        out_push(s, from, b, sizeof b, 0);
+    } else if (!sm && !s->left)
         /* a member we do not know (its join gossip or our push-pull chunk
          * was lost): ask for its signed claim, one packet each way */
         pp_start(s, from, PP_CLAIM | PP_ONE);
