@@ -179,7 +179,24 @@ typedef struct weft_config {
     uint32_t handshake_timeout_ms; /* per attempt before retry; 1000 */
     uint16_t mtu_initial;          /* default 1200 */
     uint16_t mtu_max;              /* default 65000 on probe success */
+
+    /* --- membership: SWIM + Lifeguard (docs/MEMBERSHIP.md) ----------- */
+    uint8_t membership;            /* 1 = on (default), 0 = off */
+    uint8_t profile;               /* enum weft_profile; default LAN */
+    uint32_t max_peers;            /* members tracked, self included;
+                                      default 4096; beyond it new members
+                                      are refused (WEFT_EV_MEMBER_REFUSED) */
+    uint32_t probe_interval_ms;    /* 0 = the profile's value */
+    uint32_t probe_timeout_ms;     /* 0 = the profile's value */
+    uint32_t suspicion_mult;       /* 0 = the profile's value */
+    uint32_t pushpull_interval_ms; /* 0 = the profile's value */
+    uint32_t incarnation_start;    /* first incarnation; drivers pass wall
+                                      seconds so a restart outbids its past */
 } weft_config;
+
+/* Membership profiles: LAN (fast: a failure is seen by all within ~3 s at
+ * 50 nodes) and WAN (tolerant of latency and loss, slower). */
+enum weft_profile { WEFT_PROFILE_LAN = 0, WEFT_PROFILE_WAN = 1 };
 
 /* Fills defaults; identity_secret and network_key are zeroed (set them). */
 void weft_config_default(weft_config *cfg);
@@ -255,8 +272,20 @@ enum weft_event_type {
     WEFT_EV_PEER_UP,        /* session established (peer, addr) */
     WEFT_EV_PEER_DOWN,      /* session gone; error says why */
     WEFT_EV_MESSAGE,        /* data/len from peer; flags = send flags */
-    WEFT_EV_HANDSHAKE_FAILED /* connect to addr failed; error says why */
+    WEFT_EV_HANDSHAKE_FAILED, /* connect to addr failed; error says why */
+    /* membership (peer = the member, addr/name/incarnation filled) */
+    WEFT_EV_MEMBER_JOINED,   /* a new member is alive */
+    WEFT_EV_MEMBER_UPDATED,  /* its address or metadata changed */
+    WEFT_EV_MEMBER_SUSPECT,  /* suspected of failure (may refute) */
+    WEFT_EV_MEMBER_ALIVE,    /* a suspicion was refuted */
+    WEFT_EV_MEMBER_FAILED,   /* declared dead */
+    WEFT_EV_MEMBER_LEFT,     /* left gracefully */
+    WEFT_EV_MEMBER_REJOINED, /* back after failing or leaving */
+    WEFT_EV_MEMBER_REFUSED   /* not tracked: max_peers reached */
 };
+
+/* Name of an event type, e.g. "member-joined". */
+const char *weft_event_name(int type);
 
 typedef struct weft_event {
     int type;              /* enum weft_event_type */
@@ -266,6 +295,8 @@ typedef struct weft_event {
     uint32_t flags;        /* MESSAGE: priority | kind */
     const uint8_t *data;   /* MESSAGE: valid until the next engine call */
     size_t len;
+    uint32_t incarnation;  /* MEMBER_*: the member's incarnation */
+    char name[65];         /* MEMBER_*: its name, NUL-terminated */
 } weft_event;
 
 /* Takes the next pending event.  Returns 1 (filled) or 0 (none). */
@@ -283,6 +314,8 @@ typedef struct weft_stats {
     uint64_t drop_ratelimit;     /* WEFT_ERR_RATE_LIMITED */
     uint64_t drop_wrong_mesh;    /* WEFT_ERR_WRONG_MESH */
     uint64_t drop_dup_msg;       /* duplicate message fragments ignored */
+    uint64_t rx_refused;         /* packets left unacknowledged because the
+                                    reassembly buffer was full (resent) */
     uint64_t handshakes_ok, handshakes_failed;
     uint64_t sessions;           /* currently established */
 } weft_stats;
@@ -301,6 +334,87 @@ typedef struct weft_peer_info {
 
 int weft_engine_peer_info(const weft_engine *e, const weft_node_id *peer,
                           weft_peer_info *out);
+
+/* ---------------------------------------------------------------------- */
+/* Membership: who is alive (SWIM with Lifeguard).                         */
+/*
+ * Membership packets (type 0x20) share the engine's socket but need no
+ * session: they are sealed under a key derived from the network key, and
+ * each member's own claims (address, metadata) carry its signature.  Only
+ * a node itself can say it is alive.  See docs/MEMBERSHIP.md.
+ */
+
+/* Our advertised address (what other members use to reach us).  Drivers
+ * call it once the socket is bound.  Returns 0, WEFT_ERR_INVAL or
+ * WEFT_ERR_STATE (membership off). */
+int weft_engine_set_addr(weft_engine *e, const weft_addr *addr, uint64_t now_us);
+
+/* Joins the mesh through a seed address (bootstrap peer, peers file, LAN
+ * beacon): full state exchange, retried with backoff until it answers.
+ * Returns 0, WEFT_ERR_INVAL, WEFT_ERR_STATE (membership off or left),
+ * WEFT_ERR_LIMIT (too many seeds pending). */
+int weft_engine_join(weft_engine *e, const weft_addr *seed, uint64_t now_us);
+
+/* Graceful leave: others see WEFT_EV_MEMBER_LEFT.  WEFT_ERR_STATE when
+ * already left or membership is off. */
+int weft_engine_leave(weft_engine *e, uint64_t now_us);
+
+typedef struct weft_tag {
+    const char *key;   /* 1..255 bytes */
+    const char *value; /* 0..255 bytes */
+} weft_tag;
+
+/* Our metadata: name (<= 64 B), status (<= 32 B: "active", "idle",
+ * "processing", "offline" or an application value) and tags (encoded total
+ * <= 512 B).  Spread within seconds.  Returns 0, WEFT_ERR_TOO_BIG,
+ * WEFT_ERR_INVAL, WEFT_ERR_STATE or WEFT_ERR_NOMEM. */
+int weft_engine_set_meta(weft_engine *e, const char *name, const char *status,
+                         const weft_tag *tags, size_t ntags, uint64_t now_us);
+
+enum weft_member_state {
+    WEFT_MEMBER_ALIVE = 0,
+    WEFT_MEMBER_SUSPECT = 1,
+    WEFT_MEMBER_DEAD = 2,
+    WEFT_MEMBER_LEFT = 3
+};
+/* "alive", "suspect", "failed", "left". */
+const char *weft_member_state_name(int state);
+
+/* A member as this node sees it; pointers valid until the next engine call. */
+typedef struct weft_member {
+    weft_node_id id;
+    weft_addr addr;
+    int state;                 /* enum weft_member_state */
+    uint32_t incarnation;
+    const char *name;   size_t name_len;    /* not NUL-terminated */
+    const char *status; size_t status_len;
+    const uint8_t *tags; size_t tags_len;   /* walk with weft_tag_next */
+    uint32_t rtt_us;           /* last direct probe round trip, 0 unknown */
+    uint64_t last_contact_us;  /* engine time of the last packet, 0 never */
+    int is_self;
+} weft_member;
+
+/* Members (self included), index 0 .. count-1, in no particular order. */
+size_t weft_engine_member_count(const weft_engine *e);
+int weft_engine_member_at(const weft_engine *e, size_t i, weft_member *out);
+/* 0 or WEFT_ERR_NOT_FOUND. */
+int weft_engine_member_find(const weft_engine *e, const weft_node_id *id,
+                            weft_member *out);
+/* Walks encoded tags: 1 with the next pair, 0 at the end.  *off starts 0. */
+int weft_tag_next(const uint8_t *tags, size_t len, size_t *off,
+                  const char **key, size_t *klen, const char **val,
+                  size_t *vlen);
+
+typedef struct weft_membership_stats {
+    uint32_t alive, suspect, dead, left;  /* self counts as alive */
+    uint64_t pkts_in, pkts_out, bytes_in, bytes_out;
+    uint64_t drop_bad_mac, drop_malformed, drop_bad_signature, stale;
+    uint64_t refused_full, probes, probe_failures, refutations, pushpulls;
+    uint32_t awareness;        /* Lifeguard local health, 0 = healthy */
+} weft_membership_stats;
+
+/* Returns 0 or WEFT_ERR_STATE (membership off). */
+int weft_engine_membership_stats(const weft_engine *e, weft_membership_stats *out);
 
 #ifdef __cplusplus
 }

@@ -734,12 +734,17 @@ static int on_msg(weft__peer *p, const weft__msg_frame *f)
         }
     }
     if (!m) {
-        /* Bounded: a peer that exceeds our window or message count loses
-         * the fragment (it is resent once we have room). */
-        if (p->rx_msgs >= WEFT__RX_MSGS_MAX ||
-            p->rx_buffered + f->total_len > 2ull * e->cfg.recv_window_bytes + e->cfg.max_message_bytes) {
-            e->st.drop_malformed++;
-            return 0;
+        /* Bounded: past the message count or buffer cap a new message is
+         * refused -- the whole packet then goes unacknowledged, so the
+         * sender resends it later.  The next message of an ordered lane is
+         * always taken: it is what frees the buffer, so no deadlock. */
+        int next_ordered = kind == WEFT_SEND_ORDERED && f->msg_id == L->next_id;
+        if (!next_ordered &&
+            (p->rx_msgs >= WEFT__RX_MSGS_MAX ||
+             p->rx_buffered + f->total_len >
+                 2ull * e->cfg.recv_window_bytes + e->cfg.max_message_bytes)) {
+            e->st.rx_refused++;
+            return WEFT_ERR_AGAIN;
         }
         m = weft__calloc(e->a, sizeof *m);
         if (!m)
@@ -766,7 +771,11 @@ static int on_msg(weft__peer *p, const weft__msg_frame *f)
         e->st.drop_dup_msg++;
         return 0;
     }
-    if (f->len) {
+    if (whole) {
+        /* whole in one fragment: no range bookkeeping needed */
+        memcpy(m->buf, f->data, f->len);
+        m->have = f->len;
+    } else if (f->len) {
         int64_t fresh = weft__rset_add(&m->got, f->offset, f->offset + f->len - 1);
         if (fresh < 0)
             return (int)fresh;
@@ -811,7 +820,7 @@ void weft__conn_consumed(weft__peer *p, size_t len)
 int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
                          uint64_t now_us)
 {
-    int eliciting = 0, rc = 0;
+    int eliciting = 0, rc = 0, refused = 0;
     size_t pos = 0;
     weft__frame f;
     while (pos < len) {
@@ -833,6 +842,10 @@ int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
         case WEFT__F_MSG:
             eliciting = 1;
             rc = on_msg(p, &f.u.msg);
+            if (rc == WEFT_ERR_AGAIN) {
+                refused = 1; /* keep going: later frames may be taken */
+                rc = 0;
+            }
             break;
         case WEFT__F_MAX_DATA:
             eliciting = 1;
@@ -848,6 +861,9 @@ int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
         if (rc < 0)
             break;
     }
+    p->last_recv_us = now_us;
+    if (refused)
+        return rc; /* not acknowledged: the sender will resend it all */
     uint64_t largest = weft__rset_max(&p->rx_pns);
     int out_of_order = p->rx_pns.n && pn < largest;
     weft__rset_add(&p->rx_pns, pn, pn);

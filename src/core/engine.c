@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/engine_internal.h"
+#include "core/swim.h"
 #include "core/util.h"
 #include "core/varint.h"
 
@@ -42,6 +43,9 @@ void weft_config_default(weft_config *c)
     c->handshake_timeout_ms = 1000;
     c->mtu_initial = 1200;
     c->mtu_max = 65000;
+    c->membership = 1;
+    c->profile = WEFT_PROFILE_LAN;
+    c->max_peers = 4096;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -429,6 +433,11 @@ int weft_engine_new(weft_engine **out, const weft_config *cfg,
     }
     e->hs_tokens = cfg->handshake_rate_per_s;
     e->hs_tokens_us = now_us;
+    int rc = weft__member_init(e, now_us);
+    if (rc < 0) {
+        weft_engine_del(e);
+        return rc;
+    }
     *out = e;
     return 0;
 }
@@ -437,6 +446,7 @@ void weft_engine_del(weft_engine *e)
 {
     if (!e)
         return;
+    weft__member_free(e);
     while (e->npeers)
         peer_free(e->peers[0]);
     release_last(e);
@@ -616,6 +626,7 @@ static int on_hs_init(weft__engine *e, const weft_addr *from, const uint8_t *pkt
         if (q->hs_state == HS_RESP_SENT && q->hs_remote_idx == sidx &&
             weft_addr_eq(&q->addr, from)) {
             q->hs_pkt_due = 1;
+            q->hs_retry_us = now_us + (uint64_t)e->cfg.unreachable_ms * 1000;
             weft__peer_touch(q);
             return 0;
         }
@@ -664,7 +675,8 @@ static int on_hs_init(weft__engine *e, const weft_addr *from, const uint8_t *pkt
     p->hs_pkt_due = 1;
     p->hs_state = HS_RESP_SENT;
     p->hs_started_us = now_us;
-    p->hs_retry_us = now_us + 3ull * e->cfg.handshake_timeout_ms * 1000;
+    /* wait as long as the initiator keeps trying before giving up */
+    p->hs_retry_us = now_us + (uint64_t)e->cfg.unreachable_ms * 1000;
     if (weft__u64map_put(&e->by_idx, p->hs_local_idx, p) < 0) {
         peer_free(p);
         return WEFT_ERR_NOMEM;
@@ -703,6 +715,8 @@ static weft__peer *hs_complete(weft__engine *e, weft__peer *t, const weft_node_i
     p->cur.local_idx = t->hs_local_idx;
     p->cur.remote_idx = t->hs_remote_idx;
     p->cur.established_us = now_us;
+    p->cur.first_pn = p->pn_next;
+    p->cur.first_rx_pn = weft__rset_max(&p->rx_pns);
     p->cur.valid = 1;
     weft__replay_init(&p->cur.replay);
     weft__u64map_put(&e->by_idx, p->cur.local_idx, p);
@@ -737,6 +751,22 @@ static weft__peer *hs_complete(weft__engine *e, weft__peer *t, const weft_node_i
     return p;
 }
 
+/*
+ * How long the initiator waits before resending msg3: about one probe
+ * timeout of the path (the session's RTT estimate, else the handshake's),
+ * doubling per attempt and capped at 1 s -- well inside the responder's
+ * patience (unreachable_ms), so a lossy path still completes.
+ */
+static uint64_t fin_retry_us(const weft__peer *p)
+{
+    uint64_t base = p->rtt.has_sample ? weft__rtt_pto_us(&p->rtt, WEFT__MAX_ACK_DELAY_US)
+                                      : WEFT__MAX(3 * p->hs_rtt_us, 10000);
+    if (!p->rtt.has_sample && !p->hs_rtt_us)
+        base = 100000;
+    uint64_t t = base << WEFT__MIN(p->hs_attempts - 1, 6);
+    return WEFT__MIN(t, 1000000);
+}
+
 static int on_hs_resp(weft__engine *e, const weft_addr *from, const uint8_t *pkt,
                       size_t len, uint64_t now_us)
 {
@@ -762,7 +792,8 @@ static int on_hs_resp(weft__engine *e, const weft_addr *from, const uint8_t *pkt
         return WEFT_ERR_HANDSHAKE;
     }
     t->hs_remote_idx = weft__get_u32(pkt + 2);
-    t->hs_rtt_us = now_us - t->hs_started_us;
+    /* Karn's rule (RFC 6298 §3): no RTT sample from a resent msg1. */
+    t->hs_rtt_us = t->hs_attempts == 1 ? now_us - t->hs_started_us : 0;
     t->addr = *from;
     /* -> s, se, psk with our payload */
     uint8_t mypl[WEFT__HS_PAYLOAD];
@@ -791,8 +822,8 @@ static int on_hs_resp(weft__engine *e, const weft_addr *from, const uint8_t *pkt
         p->hs_pkt_len = HS_FIN_LEN;
         p->hs_pkt_due = 1;
         p->hs_fin_unconfirmed = 1;
-        p->hs_retry_us = now_us + WEFT__MAX(3 * p->hs_rtt_us, 10000);
         p->hs_attempts = 1;
+        p->hs_retry_us = now_us + fin_retry_us(p);
     }
     weft__peer_touch(p);
     return 0;
@@ -912,6 +943,15 @@ int weft_engine_recv(weft_engine *e, const weft_addr *from, const uint8_t *pkt,
     switch (pkt[0]) {
     case WEFT__PKT_DATA:
         return on_data(e, from, pkt, len, now_us);
+    case WEFT__PKT_MEMBERSHIP: {
+        if (!e->swim) {
+            e->st.drop_malformed++;
+            return WEFT_ERR_PROTO;
+        }
+        int rc = weft__swim_recv(e->swim, from, pkt, len, now_us);
+        weft__member_pump(e);
+        return rc;
+    }
     case WEFT__PKT_HS_INIT:
     case WEFT__PKT_HS_RESP:
     case WEFT__PKT_HS_FIN: {
@@ -943,6 +983,8 @@ int weft_engine_recv(weft_engine *e, const weft_addr *from, const uint8_t *pkt,
 /* ------------------------------------------------------------------------ */
 /* Output                                                                    */
 
+static void maybe_rekey(weft__engine *e, weft__peer *p, uint64_t now_us);
+
 ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
                             size_t cap, uint64_t now_us)
 {
@@ -950,6 +992,12 @@ ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
         return WEFT_ERR_INVAL;
     e->now_us = now_us;
     release_last(e);
+    if (e->swim) {
+        /* membership first: its probes must not queue behind bulk data */
+        ptrdiff_t n = weft__swim_write(e->swim, to, buf, cap, now_us);
+        if (n != 0)
+            return n;
+    }
     while (e->ring_n) {
         weft__peer *p = e->ring[e->ring_head];
         e->ring_head = (e->ring_head + 1) & (e->ring_cap - 1);
@@ -971,8 +1019,9 @@ ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
         }
         if (!p->established || !p->cur.valid)
             continue;
-        if (p->pn_next >= e->cfg.rekey_after_packets) {
-            continue; /* hard limit: the nonce space is spent */
+        maybe_rekey(e, p, now_us);
+        if (p->pn_next - p->cur.first_pn >= e->cfg.rekey_after_packets) {
+            continue; /* hard limit for these keys: wait for the rekey */
         }
         if (cap < WEFT__DATA_OVERHEAD + 64)
             return WEFT_ERR_BUFSMALL;
@@ -1003,7 +1052,13 @@ ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
 
 uint64_t weft_engine_expiry(const weft_engine *e)
 {
-    return e->heap_n ? e->heap[0]->deadline_us : UINT64_MAX;
+    uint64_t t = e->heap_n ? e->heap[0]->deadline_us : UINT64_MAX;
+    if (e->swim) {
+        uint64_t m = weft__swim_expiry(e->swim);
+        if (m < t)
+            t = m;
+    }
+    return t;
 }
 
 static void peer_down(weft__engine *e, weft__peer *p, int why)
@@ -1013,6 +1068,34 @@ static void peer_down(weft__engine *e, weft__peer *p, int why)
     else if (p->connect_pending)
         weft__ev_push(e, WEFT_EV_HANDSHAKE_FAILED, p, why, 0, NULL, 0, NULL, 0);
     peer_free(p);
+}
+
+/* Packets sent, or received, under the current keys. */
+static uint64_t pkts_on_keys(const weft__peer *p)
+{
+    uint64_t sent = p->pn_next - p->cur.first_pn;
+    uint64_t rx = weft__rset_max(&p->rx_pns);
+    uint64_t got = rx > p->cur.first_rx_pn ? rx - p->cur.first_rx_pn : 0;
+    return sent > got ? sent : got;
+}
+
+/*
+ * Rekey (Noise §11.3 prefers fresh handshakes to key ratchets, for forward
+ * secrecy): after rekey_after_ms, or once half of rekey_after_packets went
+ * either way under the current keys, the initiator of those keys redoes
+ * XX.  Only the initiator does, so two rekeys never cross.
+ */
+static void maybe_rekey(weft__engine *e, weft__peer *p, uint64_t now_us)
+{
+    if (!p->hs_initiator || p->hs_state != HS_DONE || p->hs_fin_unconfirmed ||
+        !p->cur.valid)
+        return;
+    if (now_us < p->cur.established_us + (uint64_t)e->cfg.rekey_after_ms * 1000 &&
+        pkts_on_keys(p) < e->cfg.rekey_after_packets / 2)
+        return;
+    p->hs_sid = p->sid;
+    if (hs_start(e, p, now_us) == 0)
+        p->hs_sid = p->sid;
 }
 
 /* Runs one peer's due timers.  Returns 1 when the peer was freed. */
@@ -1049,7 +1132,7 @@ static int peer_timers(weft__engine *e, weft__peer *p, uint64_t now_us)
     if (p->hs_fin_unconfirmed && now_us >= p->hs_retry_us) {
         p->hs_attempts++;
         p->hs_pkt_due = 1;
-        p->hs_retry_us = now_us + (WEFT__MAX(3 * p->hs_rtt_us, 10000) << WEFT__MIN(p->hs_attempts, 6));
+        p->hs_retry_us = now_us + fin_retry_us(p);
     }
     if (!p->established)
         return 0;
@@ -1067,14 +1150,7 @@ static int peer_timers(weft__engine *e, weft__peer *p, uint64_t now_us)
         peer_down(e, p, WEFT_ERR_EXPIRED);
         return 1;
     }
-    /* Rekey (Noise §11.3 suggests fresh handshakes over key ratchets for
-     * forward secrecy): the initiator of the current keys redoes XX. */
-    if (p->hs_initiator && p->hs_state == HS_DONE && !p->hs_fin_unconfirmed &&
-        (now_us >= p->cur.established_us + (uint64_t)e->cfg.rekey_after_ms * 1000)) {
-        p->hs_sid = p->sid;
-        if (hs_start(e, p, now_us) == 0)
-            p->hs_sid = p->sid;
-    }
+    maybe_rekey(e, p, now_us);
     return 0;
 }
 
@@ -1104,6 +1180,12 @@ int weft_engine_handle_expiry(weft_engine *e, uint64_t now_us)
         heap_push(e, p);
         if (!peer_timers(e, p, now_us))
             weft__peer_touch(p);
+    }
+    if (e->swim && weft__swim_expiry(e->swim) <= now_us) {
+        int rc = weft__swim_handle_expiry(e->swim, now_us);
+        weft__member_pump(e);
+        if (rc <= WEFT_ERR_FATAL)
+            return rc;
     }
     return 0;
 }

@@ -20,6 +20,8 @@
 #include "core/replay.h"
 #include "core/u64map.h"
 
+struct weft__swim;
+
 /* Packet types (first byte).  docs/PROTOCOL.md §Packets. */
 enum {
     WEFT__PKT_HS_INIT = 0x01,
@@ -104,6 +106,8 @@ typedef struct weft__keys {
     uint32_t local_idx, remote_idx;
     weft__replay replay;
     uint64_t established_us;
+    uint64_t first_pn;         /* our packet number when installed */
+    uint64_t first_rx_pn;      /* largest peer packet number then */
     int valid;
 } weft__keys;
 
@@ -246,6 +250,9 @@ struct weft_engine {
 
     weft_stats st;
     uint64_t now_us;
+
+    struct weft__swim *swim;   /* membership, NULL when off (member.c) */
+    weft_env swim_env;
 };
 
 typedef struct weft_engine weft__engine;
@@ -256,6 +263,11 @@ int weft__ev_push(weft__engine *e, int type, weft__peer *p, int err,
                   uint8_t *owned, int in_rx);
 void weft__peer_touch(weft__peer *p);      /* recompute deadline, ring */
 void weft__peer_wants_send(weft__peer *p); /* put in the send ring */
+
+/* --- member.c: membership inside the engine --- */
+int weft__member_init(weft__engine *e, uint64_t now_us);
+void weft__member_free(weft__engine *e);
+void weft__member_pump(weft__engine *e);
 
 /* --- conn.c: the transport of an established session --- */
 int weft__conn_init(weft__peer *p, uint64_t now_us);

@@ -56,6 +56,8 @@ typedef struct tctx {
     uint64_t delivered, sent, bytes;
     int64_t last_ordered[WEFT_PRIO_COUNT];
     uint8_t *buf;            /* TR_MSG_MAX scratch for building messages */
+    uint64_t tampered, tamper_accepted;  /* --tamper: forgeries fed, taken */
+    uint64_t replayed, replay_accepted;  /* --tamper: DATA replays fed, taken */
 } tctx;
 
 static void put32(uint8_t *p, uint32_t v)
@@ -142,11 +144,53 @@ static void pump(host *h)
     }
 }
 
+/*
+ * --tamper P: with probability P the datagram is attacked before the
+ * engine sees it -- one bit flipped, cut short, or delivered twice (a
+ * replay).  The engine must drop and count each forgery and still deliver
+ * every message exactly once.
+ */
 static int host_recv(void *node, const weft_addr *from, const uint8_t *pkt,
                      size_t len, uint64_t now_us)
 {
     host *h = node;
-    int rc = weft_engine_recv(h->e, from, pkt, len, now_us);
+    tctx *c = h->c;
+    int rc;
+    if (c->o->tamper > 0 && len > 1 &&
+        (double)(weft_sim_random(c->s) >> 11) / 9007199254740992.0 < c->o->tamper) {
+        uint64_t r = weft_sim_random(c->s);
+        uint8_t *copy = malloc(len);
+        if (!copy)
+            return WEFT_ERR_NOMEM;
+        memcpy(copy, pkt, len);
+        switch (r % 3) {
+        case 0: /* bit flip anywhere after the type byte */
+            copy[1 + (r >> 8) % (len - 1)] ^= (uint8_t)(1u << ((r >> 40) % 8));
+            rc = weft_engine_recv(h->e, from, copy, len, now_us);
+            if (rc == 0)
+                c->tamper_accepted++;
+            c->tampered++;
+            break;
+        case 1: /* truncation */
+            rc = weft_engine_recv(h->e, from, copy, 1 + (r >> 8) % (len - 1), now_us);
+            if (rc == 0)
+                c->tamper_accepted++;
+            c->tampered++;
+            break;
+        default: /* replay: the genuine packet twice */
+            rc = weft_engine_recv(h->e, from, copy, len, now_us);
+            pump(h);
+            if (weft_engine_recv(h->e, from, copy, len, now_us) == 0 &&
+                copy[0] == 0x10)
+                c->replay_accepted++;
+            c->replayed++;
+            break;
+        }
+        free(copy);
+        pump(h);
+        return rc < 0 && rc > WEFT_ERR_FATAL ? 0 : rc;
+    }
+    rc = weft_engine_recv(h->e, from, pkt, len, now_us);
     pump(h);
     return rc;
 }
@@ -265,7 +309,9 @@ int scenario_transport(const simopt *o, simreport *r)
         uint8_t seed[32], pk[32];
         h->env.rand.fill(h->env.rand.ctx, seed, sizeof seed);
         cr->sign_keypair_seed(cr->ctx, pk, cfg.identity_secret, seed);
-        memset(cfg.network_key, 0x42, sizeof cfg.network_key);
+        /* --wrong-key: node 1 belongs to another mesh */
+        memset(cfg.network_key, o->wrong_key && i == 1 ? 0x43 : 0x42,
+               sizeof cfg.network_key);
         rc = weft_engine_new(&h->e, &cfg, &h->env, 0);
         cr->wipe(cr->ctx, &cfg, sizeof cfg);
         if (rc)
@@ -290,10 +336,37 @@ int scenario_transport(const simopt *o, simreport *r)
                     (double)weft_sim_now(c.s) / 1e6, (unsigned long long)c.sent,
                     (unsigned long long)c.delivered);
     }
-    if (c.delivered < c.m)
+    if (o->wrong_key) {
+        weft_stats w1;
+        weft_engine_stats(c.h[1].e, &w1);
+        if (c.h[0].peer_up || c.h[1].peer_up || w1.sessions)
+            report_fail(r, "no session without the network key", "a session formed");
+        if (c.delivered)
+            report_fail(r, "nothing delivered without the network key",
+                        "%llu delivered", (unsigned long long)c.delivered);
+        if (!w1.drop_wrong_mesh)
+            report_fail(r, "foreign handshakes are counted", "drop_wrong_mesh=0");
+        report_kv(r, "drop_wrong_mesh", "%llu", (unsigned long long)w1.drop_wrong_mesh);
+    } else if (c.delivered < c.m)
         report_fail(r, "all messages delivered before the deadline",
                     "%llu of %llu by %.1f s", (unsigned long long)c.delivered,
                     (unsigned long long)c.m, secs);
+    if (getenv("WEFT_SIM_DEBUG")) {
+        for (int i = 0; i < 2; i++) {
+            weft_peer_info pi;
+            weft_stats st;
+            weft_engine_stats(c.h[i].e, &st);
+            int prc = weft_engine_peer_info(c.h[i].e, &c.h[i].peer, &pi);
+            fprintf(stderr, "node%d: peer_info rc=%d est=%d srtt=%u cwnd=%u inflight=%llu queued=%llu mtu=%u | hs_ok=%llu hs_fail=%llu sessions=%llu unknown=%llu decrypt=%llu replay=%llu malformed=%llu refused=%llu retx=%llu pkts_in=%llu pkts_out=%llu\n",
+                    i, prc, pi.established, pi.srtt_us, pi.cwnd_bytes, (unsigned long long)pi.bytes_in_flight,
+                    (unsigned long long)pi.queued_bytes, pi.mtu, (unsigned long long)st.handshakes_ok,
+                    (unsigned long long)st.handshakes_failed, (unsigned long long)st.sessions,
+                    (unsigned long long)st.drop_unknown, (unsigned long long)st.drop_decrypt,
+                    (unsigned long long)st.drop_replay, (unsigned long long)st.drop_malformed,
+                    (unsigned long long)st.rx_refused, (unsigned long long)st.retransmits,
+                    (unsigned long long)st.pkts_in, (unsigned long long)st.pkts_out);
+        }
+    }
     weft_stats s0, s1;
     weft_engine_stats(c.h[0].e, &s0);
     weft_engine_stats(c.h[1].e, &s1);
@@ -310,6 +383,22 @@ int scenario_transport(const simopt *o, simreport *r)
     report_kv(r, "peer_downs", "%llu",
               (unsigned long long)(c.h[0].peer_downs + c.h[1].peer_downs));
     report_kv(r, "crypto", "%s", o->fast_crypto ? "fast-insecure" : "sodium");
+    if (o->tamper > 0) {
+        report_kv(r, "tampered", "%llu", (unsigned long long)c.tampered);
+        report_kv(r, "replayed", "%llu", (unsigned long long)c.replayed);
+        report_kv(r, "drops_decrypt", "%llu", (unsigned long long)(s0.drop_decrypt + s1.drop_decrypt));
+        report_kv(r, "drops_replay", "%llu", (unsigned long long)(s0.drop_replay + s1.drop_replay));
+        report_kv(r, "drops_malformed", "%llu", (unsigned long long)(s0.drop_malformed + s1.drop_malformed));
+        if (c.tamper_accepted)
+            report_fail(r, "tampered and truncated packets are dropped",
+                        "%llu accepted", (unsigned long long)c.tamper_accepted);
+        if (c.replay_accepted)
+            report_fail(r, "replayed packets are dropped",
+                        "%llu accepted", (unsigned long long)c.replay_accepted);
+        if (!c.tampered || !c.replayed)
+            report_fail(r, "tampering was exercised", "tampered=%llu replayed=%llu",
+                        (unsigned long long)c.tampered, (unsigned long long)c.replayed);
+    }
     rc = r->failed ? 1 : 0;
 out:
     if (rc && !r->failed)

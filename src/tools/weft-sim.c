@@ -119,6 +119,11 @@ static void usage(FILE *f)
             "  --seconds T       simulated seconds to run (scenario default)\n"
             "  --messages M      messages to send (scenario default)\n"
             "  --fast-crypto     INSECURE fast crypto, for huge runs only\n"
+            "  --tamper P        transport: with probability P a received\n"
+            "                    packet is bit-flipped, truncated or replayed\n"
+            "  --wrong-key       transport: node 1 lacks the network key;\n"
+            "                    passes when no session forms, nothing is\n"
+            "                    delivered and the drops are counted\n"
             "  --verbose         progress and wall-clock speed on stderr\n"
             "  --list            list scenarios\n"
             "  --help            this text\n"
@@ -218,6 +223,11 @@ int main(int argc, char **argv)
             o.given |= OPT_MESSAGES;
         } else if (!strcmp(a, "--fast-crypto")) {
             o.fast_crypto = 1;
+            takes = 0;
+        } else if (!strcmp(a, "--tamper")) {
+            bad = parse_prob(v, &o.tamper);
+        } else if (!strcmp(a, "--wrong-key")) {
+            o.wrong_key = 1;
             takes = 0;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             o.verbose = 1;

@@ -33,6 +33,8 @@ typedef struct simopt {
     double seconds;        /* simulated seconds */
     uint64_t messages;
     int fast_crypto;
+    double tamper;         /* transport: corrupt/truncate/replay probability */
+    int wrong_key;         /* transport: node 1 has another network key */
     int verbose;
     unsigned given;        /* OPT_* bits */
 } simopt;

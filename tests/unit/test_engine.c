@@ -37,6 +37,8 @@ typedef struct net {
     uint8_t last_msg[NMAX][64];
     size_t last_len[NMAX];
     uint32_t last_flags[NMAX];
+    int member_ev[NMAX][16];  /* count per WEFT_EV_MEMBER_* type */
+    char last_member_name[NMAX][65];
 } net;
 
 static uint64_t rng = 1;
@@ -104,6 +106,17 @@ static void drain_events(net *w, int i)
                 w->up[i][j] = 0;
                 w->down_reason[i][j] = ev.error;
             }
+            break;
+        case WEFT_EV_MEMBER_JOINED:
+        case WEFT_EV_MEMBER_UPDATED:
+        case WEFT_EV_MEMBER_SUSPECT:
+        case WEFT_EV_MEMBER_ALIVE:
+        case WEFT_EV_MEMBER_FAILED:
+        case WEFT_EV_MEMBER_LEFT:
+        case WEFT_EV_MEMBER_REJOINED:
+        case WEFT_EV_MEMBER_REFUSED:
+            w->member_ev[i][ev.type - WEFT_EV_MEMBER_JOINED]++;
+            memcpy(w->last_member_name[i], ev.name, sizeof ev.name);
             break;
         case WEFT_EV_MESSAGE:
             w->msgs[i]++;
@@ -428,6 +441,44 @@ TEST(rekey_keeps_the_session_and_its_messages)
     net_free(&w);
 }
 
+TEST(rekey_after_a_packet_count)
+{
+    net w;
+    memset(&w, 0, sizeof w);
+    w.n = 2;
+    w.now = 1000000;
+    make_node(&w, 0, "mesh");
+    make_node(&w, 1, "mesh");
+    weft_engine_del(w.e[0]);
+    /* node 0 again, with a tiny packet budget per key */
+    const weft_crypto *c = weft_crypto_sodium();
+    weft_config cfg;
+    weft_config_default(&cfg);
+    uint8_t seed[32], pk[32];
+    memset(seed, 0x40, 32);
+    c->sign_keypair_seed(c->ctx, pk, cfg.identity_secret, seed);
+    weft_iov iov = {"mesh", 4};
+    uint8_t h[64];
+    c->hash(c->ctx, h, &iov, 1);
+    memcpy(cfg.network_key, h, 32);
+    cfg.rekey_after_packets = 200;
+    weft_env env = {NULL, c, {NULL, test_rand}};
+    REQUIRE(weft_engine_new(&w.e[0], &cfg, &env, w.now) == 0);
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    run_until(&w, w.now + 100000);
+    REQUIRE(w.up[0][1]);
+    for (int i = 0; i < 600; i++) {
+        CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), "n", 1, 0, w.now) == 0);
+        run_until(&w, w.now + 2000);
+    }
+    run_until(&w, w.now + 1000000);
+    weft_stats st;
+    weft_engine_stats(w.e[1], &st);
+    CHECK(st.handshakes_ok >= 3);
+    CHECK_EQ_INT(w.msgs[1], 600);
+    net_free(&w);
+}
+
 TEST(misuse_returns_clear_errors)
 {
     net w;
@@ -480,6 +531,91 @@ TEST(addresses_and_ids_format_and_parse)
     CHECK(weft_id_parse(&id2, "zz") == WEFT_ERR_INVAL);
 }
 
+static int alive_count(weft_engine *e)
+{
+    weft_membership_stats ms;
+    if (weft_engine_membership_stats(e, &ms) < 0)
+        return -1;
+    return (int)ms.alive;
+}
+
+TEST(membership_join_meta_failure_and_leave)
+{
+    net w;
+    memset(&w, 0, sizeof w);
+    w.n = 3;
+    w.now = 1000000;
+    for (int i = 0; i < 3; i++) {
+        make_node(&w, i, "mesh");
+        REQUIRE(weft_engine_set_addr(w.e[i], &w.addr[i], w.now) == 0);
+    }
+    weft_tag tags[2] = {{"role", "camera"}, {"fps", "30"}};
+    CHECK(weft_engine_set_meta(w.e[1], "cam1", "active", tags, 2, w.now) == 0);
+    /* nodes 1 and 2 join through node 0 */
+    CHECK(weft_engine_join(w.e[1], &w.addr[0], w.now) == 0);
+    CHECK(weft_engine_join(w.e[2], &w.addr[0], w.now) == 0);
+    run_until(&w, w.now + 5000000);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(alive_count(w.e[i]), 3);
+    CHECK(w.member_ev[2][0] >= 2); /* joined: node 0 and node 1 */
+    /* node 1's metadata is visible on node 2 */
+    weft_member m;
+    REQUIRE(weft_engine_member_find(w.e[2], &w.id[1], &m) == 0);
+    CHECK(m.state == WEFT_MEMBER_ALIVE);
+    CHECK(m.name_len == 4 && memcmp(m.name, "cam1", 4) == 0);
+    CHECK(m.status_len == 6 && memcmp(m.status, "active", 6) == 0);
+    size_t off = 0, kl, vl;
+    const char *k, *v;
+    int found = 0;
+    while (weft_tag_next(m.tags, m.tags_len, &off, &k, &kl, &v, &vl))
+        if (kl == 3 && !memcmp(k, "fps", 3) && vl == 2 && !memcmp(v, "30", 2))
+            found = 1;
+    CHECK(found);
+    /* metadata too large is refused with a clear error */
+    char big[100];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    CHECK(weft_engine_set_meta(w.e[1], big, NULL, NULL, 0, w.now) == WEFT_ERR_TOO_BIG);
+    /* node 2 crashes: the others declare it failed */
+    weft_engine_del(w.e[2]);
+    w.e[2] = NULL;
+    w.drop_to[2] = 1;
+    run_until(&w, w.now + 10000000);
+    REQUIRE(weft_engine_member_find(w.e[0], &w.id[2], &m) == 0);
+    CHECK(m.state == WEFT_MEMBER_DEAD);
+    CHECK(w.member_ev[0][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED] == 1);
+    CHECK(w.member_ev[1][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED] == 1);
+    /* node 1 leaves gracefully: node 0 sees it left, not failed */
+    CHECK(weft_engine_leave(w.e[1], w.now) == 0);
+    run_until(&w, w.now + 2000000);
+    REQUIRE(weft_engine_member_find(w.e[0], &w.id[1], &m) == 0);
+    CHECK(m.state == WEFT_MEMBER_LEFT);
+    CHECK(w.member_ev[0][WEFT_EV_MEMBER_LEFT - WEFT_EV_MEMBER_JOINED] == 1);
+    CHECK(w.member_ev[0][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED] == 1);
+    CHECK(strcmp(weft_event_name(WEFT_EV_MEMBER_LEFT), "member-left") == 0);
+    net_free(&w);
+}
+
+TEST(membership_ignores_nodes_without_the_key)
+{
+    net w;
+    memset(&w, 0, sizeof w);
+    w.n = 2;
+    w.now = 1000000;
+    make_node(&w, 0, "mesh");
+    make_node(&w, 1, "intruder");
+    for (int i = 0; i < 2; i++)
+        weft_engine_set_addr(w.e[i], &w.addr[i], w.now);
+    weft_engine_join(w.e[1], &w.addr[0], w.now);
+    run_until(&w, w.now + 5000000);
+    CHECK_EQ_INT(alive_count(w.e[0]), 1);
+    CHECK_EQ_INT(alive_count(w.e[1]), 1);
+    weft_membership_stats ms;
+    weft_engine_membership_stats(w.e[0], &ms);
+    CHECK(ms.drop_bad_mac > 0);
+    net_free(&w);
+}
+
 int main(void)
 {
     RUN(handshake_establishes_both_ways);
@@ -492,7 +628,10 @@ int main(void)
     RUN(dial_to_nobody_fails_with_unreachable);
     RUN(close_is_seen_by_the_peer);
     RUN(rekey_keeps_the_session_and_its_messages);
+    RUN(rekey_after_a_packet_count);
     RUN(misuse_returns_clear_errors);
     RUN(addresses_and_ids_format_and_parse);
+    RUN(membership_join_meta_failure_and_leave);
+    RUN(membership_ignores_nodes_without_the_key);
     TEST_MAIN_END();
 }

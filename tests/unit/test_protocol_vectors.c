@@ -76,6 +76,7 @@ TEST(handshake_and_data_packets_match_the_spec)
         c->sign_keypair_seed(c->ctx, pk, cfg.identity_secret, seed);
         memset(cfg.network_key, 0x11, 32);
         cfg.mtu_max = cfg.mtu_initial; /* no PMTU probe in the vectors */
+        cfg.membership = 0;            /* session packets only */
         weft_env env = {NULL, c, {&rnd[i], ctr_rand}};
         REQUIRE(weft_engine_new(&e[i], &cfg, &env, 1000) == 0);
         weft_addr_parse(&addr[i], i ? "127.0.0.2:7946" : "127.0.0.1:7946");
