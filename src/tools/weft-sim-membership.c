@@ -284,6 +284,15 @@ int scenario_membership(const simopt *o, simreport *r)
     report_kv(r, "of_which_gossip", "%.0f", gps);
     report_kv(r, "of_which_piggyback", "%.0f", yps);
     report_kv(r, "member_bytes", "%zu", weft__swim_member_sizeof());
+    uint64_t bdrops = 0, odrops = 0;
+    for (int i = 0; i < nodes; i++) {
+        weft__swim_stats st;
+        weft__swim_stats_get(c.n[i].sw, &st);
+        bdrops += st.broadcast_drops;
+        odrops += st.out_drops;
+    }
+    report_kv(r, "broadcast_drops", "%llu", (unsigned long long)bdrops);
+    report_kv(r, "out_drops", "%llu", (unsigned long long)odrops);
     mc_free(&c);
     return r->failed != NULL;
 }
