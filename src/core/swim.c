@@ -276,7 +276,7 @@ void weft__swim_config_lan(weft__swim_config *c)
     c->join_retry_ms_min = 250;
     c->join_retry_ms_max = 8000;
     c->max_members = 4096;
-    c->broadcast_max = 512;
+    c->broadcast_max = 2048;
     c->event_max = 1024;
     c->out_queue_max = 128;
     c->relay_max = 32;
