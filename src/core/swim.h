@@ -9,8 +9,8 @@
  * datagrams to send with weft__swim_write(), and calls
  * weft__swim_handle_expiry() at weft__swim_expiry().  The four entry points
  * have exactly the weft_engine_* contracts, so an instance is directly a
- * simulator node (weft__swim_sim_ops in the simulator-facing code, or wire
- * the four functions into a weft_sim_node_ops).
+ * simulator node (wrap the four functions in a weft_sim_node_ops, as
+ * tests/sim/test_membership.c and src/tools/weft-sim-membership.c do).
  *
  * Names: everything here is internal to libweft (`weft__swim_`); the node
  * layer re-exports what applications need.  The wire format is specified
