@@ -55,7 +55,8 @@ enum { PP_REQUEST = 0x01, PP_JOIN = 0x02, PP_CLAIM = 0x04 };
 #define CLAIM_MAX (ALIVE_FIXED + META_MAX)
 #define CONFIRM_MAX 6          /* Lifeguard K is capped here */
 #define CTRL_MAX 128           /* control bytes of one queued datagram */
-#define LAST_CHANCES 3         /* rounds of direct checks before death */
+#define LAST_CHANCES 3         /* rounds of direct checks before death,
+                                  plus one per point of local health */
 #define PP_MAX 16              /* concurrent push-pull transfers (a seed
                                   answers many joins at once) */
 #define REFUSED_MEMO 16
@@ -72,7 +73,7 @@ typedef struct member {
     uint32_t claim_inc;      /* incarnation of the stored signed claim */
     uint8_t state;           /* enum weft__swim_state */
     uint8_t nconfirm;        /* independent suspicion confirmations */
-    uint8_t last_chance;     /* rounds of direct checks done (LAST_CHANCES) */
+    uint8_t last_chance;     /* rounds of direct checks done */
     uint16_t meta_len;       /* bytes at meta (wire form); 0 = empty */
     uint8_t *meta;           /* owned; NULL = empty metadata */
     uint64_t since_us;       /* when the current state began */
@@ -1740,7 +1741,9 @@ static void sweep(weft__swim *s, uint64_t now_us)
     for (uint32_t i = 0; i < s->nmembers;) {
         member *m = &s->members[i];
         if (m->state == WEFT__SWIM_SUSPECT && m->deadline_us <= now_us) {
-            if (m->last_chance < LAST_CHANCES) {
+            /* Lifeguard's local health scales the rounds too: a node
+             * that sees loss around it asks longer before it accuses. */
+            if (m->last_chance < LAST_CHANCES + s->awareness) {
                 last_chance(s, m);
                 m->deadline_us = now_us + scaled_us(s, s->cfg.probe_timeout_ms);
             } else {
@@ -1972,9 +1975,19 @@ int weft__swim_join(weft__swim *s, const weft_addr *addr, uint64_t now_us)
             s->seeds[i].backoff_ms = s->cfg.join_retry_ms_min;
             return 0;
         }
-    if (s->nseeds == WEFT__SWIM_SEEDS_MAX)
-        return WEFT_ERR_LIMIT;
-    seed *sd = &s->seeds[s->nseeds++];
+    seed *sd = NULL;
+    if (s->nseeds == WEFT__SWIM_SEEDS_MAX) {
+        /* Full: a seed that already answered has done its job (joins are
+         * what the table is for); its slot goes to the new one.  Only
+         * when every seed is still unanswered is the join refused. */
+        for (uint32_t i = 0; i < s->nseeds && !sd; i++)
+            if (s->seeds[i].answered)
+                sd = &s->seeds[i];
+        if (!sd)
+            return WEFT_ERR_LIMIT;
+    } else {
+        sd = &s->seeds[s->nseeds++];
+    }
     sd->addr = *addr;
     sd->answered = 0;
     sd->next_try_us = now_us;

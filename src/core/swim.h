@@ -184,8 +184,9 @@ int weft__swim_handle_expiry(weft__swim *s, uint64_t now_us);
  * Joins through a seed: a push-pull state exchange with addr, retried with
  * exponential backoff (join_retry_ms_min..max) until the seed answers.  The
  * seed is remembered: if it is later unseen, reconnects try it so that
- * partitions heal.  Returns 0, WEFT_ERR_INVAL, WEFT_ERR_STATE (left),
- * WEFT_ERR_LIMIT (WEFT__SWIM_SEEDS_MAX seeds).
+ * partitions heal.  When WEFT__SWIM_SEEDS_MAX seeds are known, an answered
+ * one makes room.  Returns 0, WEFT_ERR_INVAL, WEFT_ERR_STATE (left),
+ * WEFT_ERR_LIMIT (WEFT__SWIM_SEEDS_MAX seeds, none answered yet).
  */
 int weft__swim_join(weft__swim *s, const weft_addr *addr, uint64_t now_us);
 
