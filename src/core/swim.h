@@ -9,8 +9,8 @@
  * datagrams to send with weft__swim_write(), and calls
  * weft__swim_handle_expiry() at weft__swim_expiry().  The four entry points
  * have exactly the weft_engine_* contracts, so an instance is directly a
- * simulator node (weft__swim_sim_ops in the simulator-facing code, or wire
- * the four functions into a weft_sim_node_ops).
+ * simulator node (wrap the four functions in a weft_sim_node_ops, as
+ * tests/sim/test_membership.c and src/tools/weft-sim-membership.c do).
  *
  * Names: everything here is internal to libweft (`weft__swim_`); the node
  * layer re-exports what applications need.  The wire format is specified
@@ -184,8 +184,9 @@ int weft__swim_handle_expiry(weft__swim *s, uint64_t now_us);
  * Joins through a seed: a push-pull state exchange with addr, retried with
  * exponential backoff (join_retry_ms_min..max) until the seed answers.  The
  * seed is remembered: if it is later unseen, reconnects try it so that
- * partitions heal.  Returns 0, WEFT_ERR_INVAL, WEFT_ERR_STATE (left),
- * WEFT_ERR_LIMIT (WEFT__SWIM_SEEDS_MAX seeds).
+ * partitions heal.  When WEFT__SWIM_SEEDS_MAX seeds are known, an answered
+ * one makes room.  Returns 0, WEFT_ERR_INVAL, WEFT_ERR_STATE (left),
+ * WEFT_ERR_LIMIT (WEFT__SWIM_SEEDS_MAX seeds, none answered yet).
  */
 int weft__swim_join(weft__swim *s, const weft_addr *addr, uint64_t now_us);
 

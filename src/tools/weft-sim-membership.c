@@ -56,6 +56,8 @@ typedef struct mcluster {
     int check_fp;
     uint64_t false_positives;
     int fp_first_at, fp_first_who;
+    uint32_t fp_inc_declared, fp_inc_own; /* did the victim refute? */
+    double fp_at_s;
 } mcluster;
 
 static void split_fill(void *ctx, uint8_t *buf, size_t len)
@@ -139,8 +141,13 @@ static void mc_poll(mcluster *c)
             int who = weft_sim_find(c->sim, &ev.addr);
             if (who >= 0 && c->n[who].up) {
                 if (!c->false_positives++) {
+                    weft__swim_member_info mi;
                     c->fp_first_at = i;
                     c->fp_first_who = who;
+                    c->fp_inc_declared = ev.incarnation;
+                    weft__swim_member_at(c->n[who].sw, 0, &mi);
+                    c->fp_inc_own = mi.incarnation;
+                    c->fp_at_s = weft_sim_now(c->sim) / 1e6;
                 }
             }
         }
@@ -263,8 +270,10 @@ int scenario_membership(const simopt *o, simreport *r)
     mc_poll(&c);
     if (c.false_positives)
         report_fail(r, "no live node is ever declared failed",
-                    "%llu false positives, first: node %d declared %d",
-                    (unsigned long long)c.false_positives, c.fp_first_at, c.fp_first_who);
+                    "%llu false positives, first: node %d declared %d at %.1f s "
+                    "(incarnation %u; its own now %u)",
+                    (unsigned long long)c.false_positives, c.fp_first_at, c.fp_first_who,
+                    c.fp_at_s, c.fp_inc_declared, c.fp_inc_own);
     report_sim(r, c.sim);
     report_kv(r, "converge_s", "%.2f", conv == UINT64_MAX ? -1.0 : conv / 1e6);
     report_kv(r, "crashed", "%d", kill);
@@ -275,6 +284,15 @@ int scenario_membership(const simopt *o, simreport *r)
     report_kv(r, "of_which_gossip", "%.0f", gps);
     report_kv(r, "of_which_piggyback", "%.0f", yps);
     report_kv(r, "member_bytes", "%zu", weft__swim_member_sizeof());
+    uint64_t bdrops = 0, odrops = 0;
+    for (int i = 0; i < nodes; i++) {
+        weft__swim_stats st;
+        weft__swim_stats_get(c.n[i].sw, &st);
+        bdrops += st.broadcast_drops;
+        odrops += st.out_drops;
+    }
+    report_kv(r, "broadcast_drops", "%llu", (unsigned long long)bdrops);
+    report_kv(r, "out_drops", "%llu", (unsigned long long)odrops);
     mc_free(&c);
     return r->failed != NULL;
 }

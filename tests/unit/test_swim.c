@@ -546,6 +546,71 @@ TEST(test_max_members)
     net_free(&w);
 }
 
+/* The id -> member hash stays consistent through random inserts (swaps
+ * into the probe order), deaths, forgetting (swap-removes) and reshuffles. */
+TEST(test_member_table_consistency)
+{
+    net w;
+    weft__swim_config c;
+    weft__swim_config_lan(&c);
+    c.max_members = 1000;
+    net_init(&w, 1, &c);
+    static uint8_t sks[200][64];
+    uint8_t claim[256], pt[300], pk[32];
+    for (int i = 0; i < 200; i++) {
+        uint8_t seed[32] = {7, (uint8_t)i, (uint8_t)(i >> 8)};
+        crypto_sign_seed_keypair(pk, sks[i], seed);
+        weft_addr a;
+        mk_addr(&a, 100 + i);
+        size_t cl = make_claim(claim, sks[i], sks[i], 1, &a);
+        size_t n = make_plain(pt, sks[i] + 32, 0x10, claim, cl);
+        CHECK(weft__swim_recv_plain(w.n[0], &a, pt, n, w.now_us) == 0);
+    }
+    CHECK_EQ_INT(weft__swim_member_count(w.n[0]), 201);
+    /* half are declared dead by someone */
+    for (int i = 0; i < 100; i++) {
+        uint8_t body[68];
+        memcpy(body, sks[i] + 32, 32);
+        weft__put_u32(body + 32, 1);
+        memcpy(body + 36, sks[150] + 32, 32);
+        size_t n = make_plain(pt, sks[150] + 32, 0x12, body, 68);
+        CHECK(weft__swim_recv_plain(w.n[0], &w.addr[0], pt, n, w.now_us) == 0);
+    }
+    weft__swim_counts k;
+    weft__swim_counts_get(w.n[0], &k);
+    CHECK_EQ_INT(k.dead, 100);
+    /* no network: run the timers past the retention time (everyone else is
+     * suspected, declared dead and forgotten too, in some order) */
+    uint8_t buf[1500];
+    weft_addr to;
+    for (int step = 0; step < 200000; step++) {
+        uint64_t t = weft__swim_expiry(w.n[0]);
+        if (t > w.now_us + 200000000)
+            break;
+        if (t > w.now_us)
+            w.now_us = t;
+        weft__swim_handle_expiry(w.n[0], w.now_us);
+        for (int g = 0; g < 10000 && weft__swim_write(w.n[0], &to, buf, sizeof buf, w.now_us) > 0; g++)
+            ;
+        size_t cnt = weft__swim_member_count(w.n[0]);
+        if (step % 97 == 0)
+            for (size_t i = 0; i < cnt; i++) {
+                weft__swim_member_info a, b;
+                REQUIRE(weft__swim_member_at(w.n[0], i, &a) == 0);
+                REQUIRE(weft__swim_member_find(w.n[0], &a.id, &b) == 0);
+                CHECK(b.state == a.state && b.incarnation == a.incarnation);
+            }
+        if (cnt == 1)
+            break;
+    }
+    CHECK_EQ_INT(weft__swim_member_count(w.n[0]), 1);
+    weft__swim_member_info mi;
+    for (int i = 0; i < 200; i++)
+        CHECK(weft__swim_member_find(w.n[0], (const weft_node_id *)(sks[i] + 32), &mi) ==
+              WEFT_ERR_NOT_FOUND);
+    net_free(&w);
+}
+
 TEST(test_member_sizeof)
 {
     fprintf(stderr, "  sizeof(member) = %zu bytes\n", weft__swim_member_sizeof());
@@ -565,6 +630,7 @@ int main(void)
     RUN(test_refutation);
     RUN(test_failure_detected_and_stale_alive_ignored);
     RUN(test_max_members);
+    RUN(test_member_table_consistency);
     RUN(test_member_sizeof);
     TEST_MAIN_END();
 }
