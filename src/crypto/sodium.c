@@ -18,6 +18,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "crypto/bulk_aead.h"
 #include "weft/crypto.h"
 
 /* Noise §12.3: nonce = 32 zero bits || LE64(n). */
@@ -54,6 +55,10 @@ static int s_aead_seal(void *ctx, uint8_t *out, const uint8_t key[32],
     uint8_t npub[12];
     (void)ctx;
     noise_nonce(npub, nonce);
+    /* large payloads: the faster libcrypto code path, same bytes out */
+    if (ptlen >= WEFT__BULK_AEAD_MIN &&
+        weft__bulk_seal(out, key, npub, ad, adlen, pt, ptlen) == 0)
+        return 0;
     crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, pt, ptlen, ad, adlen,
                                               NULL, npub, key);
     return 0;
@@ -68,6 +73,8 @@ static int s_aead_open(void *ctx, uint8_t *out, const uint8_t key[32],
     if (ctlen < crypto_aead_chacha20poly1305_ietf_ABYTES)
         return -1;
     noise_nonce(npub, nonce);
+    if (ctlen - crypto_aead_chacha20poly1305_ietf_ABYTES >= WEFT__BULK_AEAD_MIN)
+        return weft__bulk_open(out, key, npub, ad, adlen, ct, ctlen);
     if (crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, ct, ctlen,
                                                   ad, adlen, npub, key) != 0)
         return -1;
