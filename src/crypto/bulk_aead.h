@@ -12,6 +12,9 @@
 
 #define WEFT__BULK_AEAD_MIN 4096
 
+/* 1 when libcrypto could be loaded (dlopen, on first use). */
+int weft__bulk_available(void);
+
 int weft__bulk_seal(uint8_t *out, const uint8_t key[32], const uint8_t npub[12],
                     const uint8_t *ad, size_t adlen, const uint8_t *pt,
                     size_t ptlen);

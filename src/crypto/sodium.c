@@ -73,7 +73,8 @@ static int s_aead_open(void *ctx, uint8_t *out, const uint8_t key[32],
     if (ctlen < crypto_aead_chacha20poly1305_ietf_ABYTES)
         return -1;
     noise_nonce(npub, nonce);
-    if (ctlen - crypto_aead_chacha20poly1305_ietf_ABYTES >= WEFT__BULK_AEAD_MIN)
+    if (ctlen - crypto_aead_chacha20poly1305_ietf_ABYTES >= WEFT__BULK_AEAD_MIN &&
+        weft__bulk_available())
         return weft__bulk_open(out, key, npub, ad, adlen, ct, ctlen);
     if (crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, ct, ctlen,
                                                   ad, adlen, npub, key) != 0)
