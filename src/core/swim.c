@@ -264,7 +264,7 @@ void weft__swim_config_lan(weft__swim_config *c)
     c->probe_interval_ms = 200;
     c->probe_timeout_ms = 100;
     c->indirect_checks = 3;
-    c->gossip_interval_ms = 100;
+    c->gossip_interval_ms = 50;
     c->gossip_fanout = 3;
     c->retransmit_mult = 4;
     c->suspicion_mult = 4;
