@@ -1152,24 +1152,38 @@ static void arm_sweep(weft__swim *s, uint64_t t)
         s->next_sweep_us = t;
 }
 
-/* A suspicion of member id at incarnation inc, asserted by `from`. */
-static int apply_suspect(weft__swim *s, const weft_node_id *id, uint32_t inc,
-                         const weft_node_id *from, uint64_t now_us)
+/*
+ * The part SUSPECT and DEAD share: an accusation against ourselves is
+ * refuted (SWIM §4.2), one about an unknown, already dead or gone member,
+ * or older than what we hold, is stale.  Returns the member to act on, or
+ * NULL when there is nothing more to do.
+ */
+static member *accused(weft__swim *s, const weft_node_id *id, uint32_t inc)
 {
     if (id_eq(id, &s->self.id)) {
         if (inc >= s->self.inc)
             refute(s, WEFT__MAX(inc, s->self.inc));
         else
             s->st.stale++;
-        return 0;
+        return NULL;
     }
     member *m = find(s, id);
     if (!m)
-        return 0;
+        return NULL;
     if (inc < m->inc || m->state == WEFT__SWIM_DEAD || m->state == WEFT__SWIM_LEFT) {
         s->st.stale++;
-        return 0;
+        return NULL;
     }
+    return m;
+}
+
+/* A suspicion of member id at incarnation inc, asserted by `from`. */
+static int apply_suspect(weft__swim *s, const weft_node_id *id, uint32_t inc,
+                         const weft_node_id *from, uint64_t now_us)
+{
+    member *m = accused(s, id, inc);
+    if (!m)
+        return 0;
     if (m->state == WEFT__SWIM_SUSPECT && inc == m->inc) {
         /* an independent confirmation shortens the timeout (Lifeguard §3.2) */
         uint64_t k = short_id(from);
@@ -1228,20 +1242,9 @@ static void mark_dead(weft__swim *s, member *m, uint32_t inc,
 static int apply_dead(weft__swim *s, const weft_node_id *id, uint32_t inc,
                       const weft_node_id *from, uint64_t now_us)
 {
-    if (id_eq(id, &s->self.id)) {
-        if (inc >= s->self.inc)
-            refute(s, WEFT__MAX(inc, s->self.inc));
-        else
-            s->st.stale++;
-        return 0;
-    }
-    member *m = find(s, id);
+    member *m = accused(s, id, inc);
     if (!m)
         return 0;
-    if (inc < m->inc || m->state == WEFT__SWIM_DEAD || m->state == WEFT__SWIM_LEFT) {
-        s->st.stale++;
-        return 0;
-    }
     mark_dead(s, m, inc, from, now_us);
     return 0;
 }
