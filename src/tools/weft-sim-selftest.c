@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/varint.h"
 #include "tools/weft-sim.h"
 
 #define TOY_OUTBOX 64
@@ -64,16 +65,6 @@ typedef struct st {
     uint64_t pongs, pings, outbox_drops;
 } st;
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
 
 static void enqueue(toy *t, int to, uint8_t type, uint32_t seq, uint32_t inc,
                     uint64_t sent_us)
@@ -99,7 +90,7 @@ static int toy_recv(void *node, const weft_addr *from, const uint8_t *pkt,
     if (t->dead)
         report_fail(c->r, "no delivery to a crashed node", "node %d at %llu us",
                     t->self, (unsigned long long)now_us);
-    if (len != TOY_PKT || src < 0 || (int)get32(pkt + 1) != src) {
+    if (len != TOY_PKT || src < 0 || (int)weft__get_u32(pkt + 1) != src) {
         report_fail(c->r, "datagrams arrive intact from their sender",
                     "node %d from %d len %zu", t->self, src, len);
         return WEFT_ERR_PROTO;
@@ -110,9 +101,9 @@ static int toy_recv(void *node, const weft_addr *from, const uint8_t *pkt,
     if (c->blocks_next[src] && t->self == (src + 1) % c->n)
         report_fail(c->r, "no delivery over a blocked link", "%d -> %d", src,
                     t->self);
-    uint32_t seq = get32(pkt + 5), inc = get32(pkt + 9);
-    uint64_t sent = (uint64_t)get32(pkt + 13) | (uint64_t)get32(pkt + 17) << 32;
-    uint64_t written = (uint64_t)get32(pkt + 21) | (uint64_t)get32(pkt + 25) << 32;
+    uint32_t seq = weft__get_u32(pkt + 5), inc = weft__get_u32(pkt + 9);
+    uint64_t sent = (uint64_t)weft__get_u32(pkt + 13) | (uint64_t)weft__get_u32(pkt + 17) << 32;
+    uint64_t written = (uint64_t)weft__get_u32(pkt + 21) | (uint64_t)weft__get_u32(pkt + 25) << 32;
     if (written < t->crash_us)
         report_fail(c->r, "datagrams in flight to a crashed node are dropped",
                     "%d -> %d written at %llu us, crash at %llu us", src,
@@ -151,13 +142,13 @@ static ptrdiff_t toy_write(void *node, weft_addr *to, uint8_t *buf, size_t cap,
     t->count--;
     memset(buf, 0, TOY_PKT);
     buf[0] = t->out[k].type;
-    put32(buf + 1, (uint32_t)t->self);
-    put32(buf + 5, t->out[k].seq);
-    put32(buf + 9, t->out[k].inc);
-    put32(buf + 13, (uint32_t)t->out[k].sent_us);
-    put32(buf + 17, (uint32_t)(t->out[k].sent_us >> 32));
-    put32(buf + 21, (uint32_t)now_us);
-    put32(buf + 25, (uint32_t)(now_us >> 32));
+    weft__put_u32(buf + 1, (uint32_t)t->self);
+    weft__put_u32(buf + 5, t->out[k].seq);
+    weft__put_u32(buf + 9, t->out[k].inc);
+    weft__put_u32(buf + 13, (uint32_t)t->out[k].sent_us);
+    weft__put_u32(buf + 17, (uint32_t)(t->out[k].sent_us >> 32));
+    weft__put_u32(buf + 21, (uint32_t)now_us);
+    weft__put_u32(buf + 25, (uint32_t)(now_us >> 32));
     *to = *weft_sim_addr(t->ctx->s, t->out[k].to);
     return TOY_PKT;
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/varint.h"
 #include "tools/weft-sim.h"
 
 #ifdef WEFT_HAVE_ENGINE
@@ -60,16 +61,6 @@ typedef struct tctx {
     uint64_t replayed, replay_accepted;  /* --tamper: DATA replays fed, taken */
 } tctx;
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
 
 static uint8_t pattern(uint32_t idx, size_t j)
 {
@@ -83,8 +74,8 @@ static void on_message(tctx *c, const weft_event *ev)
                     ev->len);
         return;
     }
-    uint32_t idx = get32(ev->data), len = get32(ev->data + 4);
-    uint32_t fl = get32(ev->data + 8);
+    uint32_t idx = weft__get_u32(ev->data), len = weft__get_u32(ev->data + 4);
+    uint32_t fl = weft__get_u32(ev->data + 8);
     if (idx >= c->m || len != ev->len || len != c->size[idx] ||
         fl != c->flags[idx]) {
         report_fail(c->r, "messages arrive intact", "bad header idx %u len %u",
@@ -241,10 +232,10 @@ static int send_pending(tctx *c, uint64_t now_us)
     while (h->peer_up && c->sent < c->m) {
         uint64_t i = c->sent;
         uint32_t len = c->size[i];
-        put32(c->buf, (uint32_t)i);
-        put32(c->buf + 4, len);
-        put32(c->buf + 8, c->flags[i]);
-        put32(c->buf + 12, 0);
+        weft__put_u32(c->buf, (uint32_t)i);
+        weft__put_u32(c->buf + 4, len);
+        weft__put_u32(c->buf + 8, c->flags[i]);
+        weft__put_u32(c->buf + 12, 0);
         for (size_t j = TR_HDR; j < len; j++)
             c->buf[j] = pattern((uint32_t)i, j);
         int rc = weft_engine_send(h->e, &h->peer, c->buf, len, c->flags[i],
