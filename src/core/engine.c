@@ -556,18 +556,25 @@ static void hs_payload(weft__engine *e, weft__peer *p, uint8_t out[WEFT__HS_PAYL
     weft__put_u32(out + 40, e->cfg.recv_window_bytes);
 }
 
-/* Checks the peer's payload: its Ed25519 key must map to the static key
- * the handshake authenticated (the node id is bound to the session). */
-static int hs_check_payload(weft__engine *e, weft__peer *p, const uint8_t *pl,
-                            ptrdiff_t n, weft_node_id *id, uint64_t *sid,
-                            uint32_t *window)
+/* Reads the peer's handshake message (msg2 or msg3) and checks its payload:
+ * the Ed25519 key must map to the static key the handshake authenticated
+ * (the node id is bound to the session).  Returns 0, noise_read's error
+ * (WEFT_ERR_HANDSHAKE when decryption failed: tampered or wrong psk), or
+ * WEFT_ERR_PROTO for a payload that does not bind the static key. */
+static int hs_read_payload(weft__engine *e, weft__peer *p, const uint8_t *msg,
+                           size_t len, weft_node_id *id, uint64_t *sid,
+                           uint32_t *window)
 {
-    uint8_t x[32];
+    uint8_t x[32], pl[WEFT__HS_PAYLOAD + 16];
+    /* the peer's next Noise message; its payload is what we check */
+    ptrdiff_t n = weft__noise_read(p->hs, msg, len, pl, sizeof pl);
+    if (n < 0)
+        return (int)n;
     const uint8_t *rs = weft__noise_remote_static(p->hs);
     if (n != WEFT__HS_PAYLOAD || !rs)
-        return WEFT_ERR_HANDSHAKE;
+        return WEFT_ERR_PROTO;
     if (e->c->ed_pk_to_x(e->c->ctx, x, pl) < 0 || memcmp(x, rs, 32) != 0)
-        return WEFT_ERR_HANDSHAKE;
+        return WEFT_ERR_PROTO;
     memcpy(id->key, pl, 32);
     *sid = weft__get_u64(pl + 32);
     *window = weft__get_u32(pl + 40);
@@ -819,12 +826,10 @@ static int on_hs_resp(weft__engine *e, const weft_addr *from, const uint8_t *pkt
         e->st.drop_unknown++;
         return WEFT_ERR_UNKNOWN_SESSION;
     }
-    uint8_t pl[WEFT__HS_PAYLOAD + 16];
-    ptrdiff_t n = weft__noise_read(t->hs, pkt + 10, len - 10 - WEFT__MAC1_BYTES, pl, sizeof pl);
     weft_node_id id;
     uint64_t sid;
     uint32_t window;
-    if (n < 0 || hs_check_payload(e, t, pl, n, &id, &sid, &window) < 0) {
+    if (hs_read_payload(e, t, pkt + 10, len - 10 - WEFT__MAC1_BYTES, &id, &sid, &window) < 0) {
         e->st.handshakes_failed++;
         return WEFT_ERR_HANDSHAKE;
     }
@@ -846,7 +851,7 @@ static int on_hs_resp(weft__engine *e, const weft_addr *from, const uint8_t *pkt
     fin[0] = WEFT__PKT_HS_FIN;
     fin[1] = WEFT__PROTO_VERSION;
     weft__put_u32(fin + 2, t->hs_remote_idx);
-    n = weft__noise_write(t->hs, NULL, mypl, sizeof mypl, fin + 6, sizeof fin - 6);
+    ptrdiff_t n = weft__noise_write(t->hs, NULL, mypl, sizeof mypl, fin + 6, sizeof fin - 6);
     uint8_t ks[32], kr[32];
     if (n != HS_FIN_LEN - 6 - WEFT__MAC1_BYTES || weft__noise_split(t->hs, ks, kr, NULL) < 0) {
         e->st.handshakes_failed++;
@@ -888,15 +893,14 @@ static int on_hs_fin(weft__engine *e, const weft_addr *from, const uint8_t *pkt,
         e->st.drop_unknown++;
         return WEFT_ERR_UNKNOWN_SESSION;
     }
-    uint8_t pl[WEFT__HS_PAYLOAD + 16];
-    ptrdiff_t n = weft__noise_read(t->hs, pkt + 6, len - 6 - WEFT__MAC1_BYTES, pl, sizeof pl);
     weft_node_id id;
     uint64_t sid;
     uint32_t window;
-    if (n < 0 || hs_check_payload(e, t, pl, n, &id, &sid, &window) < 0) {
+    int rc = hs_read_payload(e, t, pkt + 6, len - 6 - WEFT__MAC1_BYTES, &id, &sid, &window);
+    if (rc < 0) {
         /* wrong psk shows here: the responder learns it at msg3 */
         e->st.handshakes_failed++;
-        if (n == WEFT_ERR_HANDSHAKE)
+        if (rc == WEFT_ERR_HANDSHAKE)
             e->st.drop_wrong_mesh++;
         peer_free(t);
         return WEFT_ERR_HANDSHAKE;

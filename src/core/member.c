@@ -76,46 +76,50 @@ void weft__member_pump(weft__engine *e)
     }
 }
 
-int weft_engine_set_addr(weft_engine *e, const weft_addr *addr, uint64_t now_us)
-{
-    if (!e || !addr)
-        return WEFT_ERR_INVAL;
-    if (!e->swim)
-        return WEFT_ERR_STATE;
-    e->now_us = now_us;
-    int rc = weft__swim_set_addr(e->swim, addr, now_us);
-    weft__member_pump(e);
-    return rc;
-}
-
-int weft_engine_join(weft_engine *e, const weft_addr *seed, uint64_t now_us)
-{
-    if (!e || !seed)
-        return WEFT_ERR_INVAL;
-    if (!e->swim)
-        return WEFT_ERR_STATE;
-    e->now_us = now_us;
-    return weft__swim_join(e->swim, seed, now_us);
-}
-
-int weft_engine_leave(weft_engine *e, uint64_t now_us)
+/* The common entry check of the calls below: misuse, membership off, and
+ * the engine's clock moved to now. */
+static int enter(weft__engine *e, uint64_t now_us)
 {
     if (!e)
         return WEFT_ERR_INVAL;
     if (!e->swim)
         return WEFT_ERR_STATE;
     e->now_us = now_us;
+    return 0;
+}
+
+int weft_engine_set_addr(weft_engine *e, const weft_addr *addr, uint64_t now_us)
+{
+    int rc = addr ? enter(e, now_us) : WEFT_ERR_INVAL;
+    if (rc < 0)
+        return rc;
+    rc = weft__swim_set_addr(e->swim, addr, now_us);
+    weft__member_pump(e);
+    return rc;
+}
+
+int weft_engine_join(weft_engine *e, const weft_addr *seed, uint64_t now_us)
+{
+    int rc = seed ? enter(e, now_us) : WEFT_ERR_INVAL;
+    if (rc < 0)
+        return rc;
+    return weft__swim_join(e->swim, seed, now_us);
+}
+
+int weft_engine_leave(weft_engine *e, uint64_t now_us)
+{
+    int rc = enter(e, now_us);
+    if (rc < 0)
+        return rc;
     return weft__swim_leave(e->swim, now_us);
 }
 
 int weft_engine_set_meta(weft_engine *e, const char *name, const char *status,
                          const weft_tag *tags, size_t ntags, uint64_t now_us)
 {
-    if (!e || (ntags && !tags))
-        return WEFT_ERR_INVAL;
-    if (!e->swim)
-        return WEFT_ERR_STATE;
-    e->now_us = now_us;
+    int rc = ntags && !tags ? WEFT_ERR_INVAL : enter(e, now_us);
+    if (rc < 0)
+        return rc;
     /* weft_tag and weft__swim_tag have the same layout by design */
     return weft__swim_set_meta(e->swim, name, status, (const weft__swim_tag *)tags,
                                ntags, now_us);
