@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "core/engine_internal.h"
-#include "core/varint.h"
+#include "base/varint.h"
 #include "weft/crypto.h"
 #include "weft/weft.h"
 

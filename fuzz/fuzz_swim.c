@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/swim.h"
+#include "membership/swim.h"
 #include "weft/crypto.h"
 
 static void fixed_rand(void *ctx, uint8_t *buf, size_t len)

@@ -1,7 +1,7 @@
 /*
  * discovery.h -- LAN beacons on real sockets (libuv), beside a weft_uv_node.
  *
- * A weft_discovery sends this node's signed beacon (src/core/beacon.h) once
+ * A weft_discovery sends this node's signed beacon (src/membership/beacon.h) once
  * at start and then every interval (jittered +-20%) on each interface the
  * user names, and only there: IPv4 broadcast to the interface's broadcast
  * address, IPv4 multicast 239.255.77.77 and IPv6 link-local multicast

@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "core/engine_internal.h"
-#include "core/util.h"
+#include "base/util.h"
 
 #define PTO_MAX_BACKOFF 6
 #define SENT_RING_MIN 64

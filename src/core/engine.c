@@ -17,9 +17,9 @@
 #include <string.h>
 
 #include "core/engine_internal.h"
-#include "core/swim.h"
-#include "core/util.h"
-#include "core/varint.h"
+#include "membership/swim.h"
+#include "base/util.h"
+#include "base/varint.h"
 
 #define HS_PROLOGUE "weft-v1"
 #define HS_INIT_LEN (6 + 48 + WEFT__MAC1_BYTES)

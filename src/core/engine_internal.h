@@ -15,10 +15,10 @@
 #include "weft/weft.h"
 #include "core/frame.h"
 #include "core/noise.h"
-#include "core/rangeset.h"
+#include "base/rangeset.h"
 #include "core/recovery.h"
 #include "core/replay.h"
-#include "core/u64map.h"
+#include "base/u64map.h"
 
 struct weft__swim;
 

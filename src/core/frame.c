@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/frame.h"
-#include "core/varint.h"
+#include "base/varint.h"
 
 /* A cursor over the input; `bad` latches the first failure. */
 typedef struct rd {

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "rangeset.h"
+#include "base/rangeset.h"
 
 enum weft__frame_type {
     WEFT__F_PADDING = 0x00,  /* zero bytes to the end of the packet */

@@ -33,7 +33,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "weft/sim.h"
 
 #define SIM_PORT 7000

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/swim.h"
+#include "membership/swim.h"
 #include "tools/weft-sim.h"
 #include "weft/crypto.h"
 

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/varint.h"
+#include "base/varint.h"
 #include "tools/weft-sim.h"
 
 #define TOY_OUTBOX 64

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/varint.h"
+#include "base/varint.h"
 #include "tools/weft-sim.h"
 
 #ifdef WEFT_HAVE_ENGINE

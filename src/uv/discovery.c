@@ -28,7 +28,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "core/beacon.h"
+#include "membership/beacon.h"
 #include "weft/discovery.h"
 
 #define DEDUP_MAX 256       /* nodes remembered for de-duplication */

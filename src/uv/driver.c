@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "base/util.h"
 #include "weft/crypto.h"
 #include "weft/uv.h"
 

@@ -15,7 +15,7 @@
  * nothing depends on wall-clock time.  Figures (simulated seconds) are
  * printed; a failure prints its seed.
  */
-#include "core/swim.h"
+#include "membership/swim.h"
 #include "test.h"
 #include "weft/crypto.h"
 #include "weft/sim.h"

@@ -8,7 +8,7 @@
  */
 #include <sodium.h>
 
-#include "core/beacon.h"
+#include "membership/beacon.h"
 #include "test.h"
 
 static const weft_crypto *C;

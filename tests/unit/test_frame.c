@@ -7,7 +7,7 @@
  */
 #include "test.h"
 #include "core/frame.h"
-#include "core/varint.h"
+#include "base/varint.h"
 
 static uint64_t rng = 0x0ddba11c0ffee123ULL;
 static uint64_t rnd(void)

@@ -7,8 +7,8 @@
  * Plus the 2^64-element edge cases and allocation failure.
  */
 #include "test.h"
-#include "core/rangeset.h"
-#include "core/util.h"
+#include "base/rangeset.h"
+#include "base/util.h"
 
 #define U 128
 

@@ -11,8 +11,8 @@
  */
 #include <sodium.h>
 
-#include "core/swim.h"
-#include "core/varint.h"
+#include "membership/swim.h"
+#include "base/varint.h"
 #include "test.h"
 #include "weft/crypto.h"
 

@@ -3,7 +3,7 @@
  * length boundary, truncation, and random round trips.
  */
 #include "test.h"
-#include "core/varint.h"
+#include "base/varint.h"
 
 static uint64_t rng = 0x1234567887654321ULL;
 static uint64_t rnd(void)

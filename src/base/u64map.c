@@ -4,8 +4,8 @@
  */
 #include <string.h>
 
-#include "core/u64map.h"
-#include "core/util.h"
+#include "base/u64map.h"
+#include "base/util.h"
 
 static size_t slot_of(uint64_t key, size_t cap)
 {

@@ -26,9 +26,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/swim.h"
-#include "core/util.h"
-#include "core/varint.h"
+#include "membership/swim.h"
+#include "base/util.h"
+#include "base/varint.h"
 #include "weft/crypto.h"
 
 /* Message types inside the decrypted payload (docs/MEMBERSHIP.md §4). */

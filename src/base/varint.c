@@ -6,7 +6,7 @@
  * RFC 9000 §16 allows (only frame types must be minimal there, and ours
  * are a single byte).
  */
-#include "core/varint.h"
+#include "base/varint.h"
 
 size_t weft__varint_len(uint64_t v)
 {

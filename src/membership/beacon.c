@@ -20,8 +20,8 @@
  */
 #include <string.h>
 
-#include "core/beacon.h"
-#include "core/varint.h"
+#include "membership/beacon.h"
+#include "base/varint.h"
 
 static const uint8_t MAGIC[4] = {'W', 'F', 'T', 'B'};
 static const char SIG_CTX[] = "weft-beacon-v1"; /* 14 bytes, no NUL */

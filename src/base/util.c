@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "core/util.h"
+#include "base/util.h"
 
 const char *weft_strerror(int err)
 {

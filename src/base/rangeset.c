@@ -15,8 +15,8 @@
  */
 #include <string.h>
 
-#include "core/rangeset.h"
-#include "core/util.h"
+#include "base/rangeset.h"
+#include "base/util.h"
 
 void weft__rset_init(weft__rangeset *s, const weft_allocator *a, size_t cap)
 {

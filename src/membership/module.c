@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "core/engine_internal.h"
-#include "core/swim.h"
-#include "core/util.h"
+#include "membership/swim.h"
+#include "base/util.h"
 
 int weft__member_init(weft__engine *e, uint64_t now_us)
 {
