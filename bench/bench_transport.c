@@ -292,17 +292,17 @@ static void child_event(weft_uv_node *node, const weft_event *ev, void *ud)
         weft_uv_node_close(node, NULL);
         return;
     }
-    if (ev->type != WEFT_EV_MESSAGE || ev->len == 0)
+    if (ev->type != WEFT_EV_MESSAGE || ev->u.message.len == 0)
         return;
     C.peer = ev->peer;
     C.have_peer = 1;
-    switch (ev->data[0]) {
+    switch (ev->u.message.data[0]) {
     case TAG_ECHO:
-        weft_uv_node_send(node, &ev->peer, ev->data, ev->len, ev->flags);
+        weft_uv_node_send(node, &ev->peer, WEFT_CHANNEL_APP, ev->u.message.data, ev->u.message.len, ev->u.message.flags);
         break;
     case TAG_SINK: {
         uint64_t t = uv_hrtime();
-        uint64_t ph = ev->len > 1 ? ev->data[1] : 0;
+        uint64_t ph = ev->u.message.len > 1 ? ev->u.message.data[1] : 0;
         if (ph != C.r.phase || !C.r.count) {
             memset(&C.r, 0, sizeof C.r);
             C.r.phase = ph;
@@ -311,7 +311,7 @@ static void child_event(weft_uv_node *node, const weft_event *ev, void *ud)
         }
         C.r.last_ns = t;
         C.r.count++;
-        C.r.bytes += ev->len;
+        C.r.bytes += ev->u.message.len;
         break;
     }
     }
@@ -326,7 +326,7 @@ static void child_tick(uv_timer_t *t)
     uint8_t m[1 + sizeof(report)];
     m[0] = TAG_REPORT;
     memcpy(m + 1, &C.r, sizeof C.r);
-    if (weft_uv_node_send(C.node, &C.peer, m, sizeof m, WEFT_PRIO_CRITICAL) == 0)
+    if (weft_uv_node_send(C.node, &C.peer, WEFT_CHANNEL_APP, m, sizeof m, WEFT_PRIO_CRITICAL) > 0)
         C.reported_count = C.r.count;
 }
 
@@ -412,8 +412,9 @@ static void send_ping(void)
 {
     memcpy(P.ping + 1, &P.rtt_i, sizeof P.rtt_i);
     P.t_sent_ns = uv_hrtime();
-    int rc = weft_uv_node_send(P.node, &P.peer, P.ping, sizeof P.ping, WEFT_PRIO_NORMAL);
-    if (rc != 0) {
+    int rc = (int)weft_uv_node_send(P.node, &P.peer, WEFT_CHANNEL_APP, P.ping, sizeof P.ping,
+                                    WEFT_PRIO_NORMAL);
+    if (rc < 0) {
         fprintf(stderr, "bench: ping send failed: %s\n", weft_err_name(rc));
         P.failed = 1;
         P.phase = PH_DONE;
@@ -439,15 +440,15 @@ static void parent_event(weft_uv_node *node, const weft_event *ev, void *ud)
         next_phase();
         return;
     }
-    if (ev->type != WEFT_EV_MESSAGE || ev->len == 0)
+    if (ev->type != WEFT_EV_MESSAGE || ev->u.message.len == 0)
         return;
-    if (P.phase == PH_RTT && (ev->data[0] != TAG_ECHO || ev->len != sizeof P.ping)) {
-        fprintf(stderr, "bench: unexpected message len=%zu tag=%d in RTT phase\n", ev->len, ev->data[0]);
+    if (P.phase == PH_RTT && (ev->u.message.data[0] != TAG_ECHO || ev->u.message.len != sizeof P.ping)) {
+        fprintf(stderr, "bench: unexpected message len=%zu tag=%d in RTT phase\n", ev->u.message.len, ev->u.message.data[0]);
         return;
     }
     if (P.phase == PH_RTT) {
         long i;
-        memcpy(&i, ev->data + 1, sizeof i);
+        memcpy(&i, ev->u.message.data + 1, sizeof i);
         if (i != P.rtt_i) {
             /* cannot happen with ordered reliable delivery: report it */
             fprintf(stderr, "bench: echo %ld while waiting for %ld\n", i, P.rtt_i);
@@ -466,9 +467,9 @@ static void parent_event(weft_uv_node *node, const weft_event *ev, void *ud)
         }
         return;
     }
-    if (ev->data[0] == TAG_REPORT && ev->len == 1 + sizeof(report)) {
+    if (ev->u.message.data[0] == TAG_REPORT && ev->u.message.len == 1 + sizeof(report)) {
         report r;
-        memcpy(&r, ev->data + 1, sizeof r);
+        memcpy(&r, ev->u.message.data + 1, sizeof r);
         if ((P.phase == PH_TPUT || P.phase == PH_DRAIN) && r.phase == P.size_idx + 1 &&
             r.count > P.last.count) {
             P.last = r;
@@ -516,10 +517,11 @@ static void on_refill(uv_check_t *h)
         return;
     size_t size = tput_sizes[P.size_idx];
     for (int i = 0; i < 100000; i++) {
-        int rc = weft_uv_node_send(P.node, &P.peer, P.payload, size, WEFT_PRIO_NORMAL);
+        int rc = (int)weft_uv_node_send(P.node, &P.peer, WEFT_CHANNEL_APP, P.payload, size,
+                                        WEFT_PRIO_NORMAL);
         if (rc == WEFT_ERR_AGAIN)
             break;
-        if (rc != 0) {
+        if (rc < 0) {
             fprintf(stderr, "bench: send failed: %s\n", weft_err_name(rc));
             P.failed = 1;
             P.phase = PH_DONE;

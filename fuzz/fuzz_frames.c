@@ -34,13 +34,14 @@ static void check_msg(const weft__msg_frame *m)
     ptrdiff_t n = weft__frame_put_msg(out, sizeof out, m);
     if (n <= 0)
         abort(); /* data fits: it came from an input this size */
-    if ((size_t)n != weft__frame_msg_hdr_len(m->msg_id, m->total_len, m->offset, m->len) + m->len)
+    if ((size_t)n != weft__frame_msg_hdr_len(m->channel, m->msg_id, m->total_len, m->offset,
+                                             m->len) + m->len)
         abort();
     weft__frame g;
     if (weft__frame_decode(out, (size_t)n, &g) != n || g.type != WEFT__F_MSG)
         abort();
     const weft__msg_frame *h = &g.u.msg;
-    if (h->flags != m->flags || h->msg_id != m->msg_id || h->total_len != m->total_len ||
+    if (h->flags != m->flags || h->channel != m->channel || h->msg_id != m->msg_id || h->total_len != m->total_len ||
         h->offset != m->offset || h->len != m->len || memcmp(h->data, m->data, m->len) != 0)
         abort();
 }

@@ -55,9 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(seed, 0x31 + i, 32);
         c->sign_keypair_seed(c->ctx, pk, cfg.identity_secret, seed);
         memset(cfg.network_key, 0x11, 32);
-        cfg.membership = 0;
         cfg.max_message_bytes = 1 << 20;
-        weft_env env = {NULL, c, {NULL, ctr_rand}};
+        weft_env env = {NULL, c, {NULL, ctr_rand}, NULL, NULL};
         if (weft_engine_new(&e[i], &cfg, &env, 1000) < 0)
             goto out;
         weft_addr_parse(&addr[i], i ? "127.0.0.2:1" : "127.0.0.1:1");
@@ -80,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 p = e[0]->peers[i];
         if (!p || !p->cur.valid || size - 1 > sizeof buf - WEFT__DATA_OVERHEAD)
             goto out;
-        uint64_t pn = p->pn_next++;
+        uint64_t pn = p->conn.pn_next++;
         buf[0] = WEFT__PKT_DATA;
         weft__put_u32(buf + 1, p->cur.remote_idx);
         weft__put_u64(buf + 5, pn);

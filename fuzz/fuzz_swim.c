@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t netkey[32];
     memset(netkey, 0x4e, sizeof netkey);
     uint64_t rs = 42;
-    weft_env env = {NULL, cr, {&rs, fixed_rand}};
+    weft_env env = {NULL, cr, {&rs, fixed_rand}, NULL, NULL};
     weft__swim_config cfg;
     weft__swim_config_lan(&cfg);
     cfg.event_max = 32;

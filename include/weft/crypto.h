@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <weft/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,10 +75,10 @@ typedef struct weft_crypto {
 } weft_crypto;
 
 /* The libsodium implementation (calls sodium_init() once; thread-safe). */
-const weft_crypto *weft_crypto_sodium(void);
+WEFT_EXTERN const weft_crypto *weft_crypto_sodium(void);
 
 /* Fills buf from the OS CSPRNG (libsodium randombytes); a weft_rand.fill. */
-void weft_rand_os(void *ctx, uint8_t *buf, size_t len);
+WEFT_EXTERN void weft_rand_os(void *ctx, uint8_t *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -83,17 +83,17 @@ typedef struct weft_discovery_stats {
  * broadcast on an interface without a broadcast address) is skipped, not
  * an error, as long as one socket per interface works.
  */
-int weft_discovery_new(weft_discovery **out, uv_loop_t *loop, weft_uv_node *node,
+WEFT_EXTERN int weft_discovery_new(weft_discovery **out, uv_loop_t *loop, weft_uv_node *node,
                        const weft_discovery_config *cfg,
                        const uint8_t identity_secret[64],
                        const uint8_t network_key[32]);
 
 /* Stops sending and receiving; memory is freed once the handles closed. */
-void weft_discovery_close(weft_discovery *d);
+WEFT_EXTERN void weft_discovery_close(weft_discovery *d);
 
-void weft_discovery_get_stats(const weft_discovery *d, weft_discovery_stats *st);
+WEFT_EXTERN void weft_discovery_get_stats(const weft_discovery *d, weft_discovery_stats *st);
 
-const char *weft_discovery_last_error(void);
+WEFT_EXTERN const char *weft_discovery_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -44,7 +44,7 @@ extern "C" {
  *   WEFT_ERR_IO         any other file system error.
  * secret is zeroed on failure.
  */
-int weft_identity_load_or_create(const char *data_dir, uint8_t secret[64],
+WEFT_EXTERN int weft_identity_load_or_create(const char *data_dir, uint8_t secret[64],
                                  weft_node_id *id, int *created);
 
 /*
@@ -57,14 +57,14 @@ int weft_identity_load_or_create(const char *data_dir, uint8_t secret[64],
  *   WEFT_ERR_IO         other file system errors.
  * key is zeroed on failure.
  */
-int weft_network_key_load(const char *path, uint8_t key[32]);
+WEFT_EXTERN int weft_network_key_load(const char *path, uint8_t key[32]);
 
 /*
  * Writes a new random network key to path (mode 0600, atomically).
  * Returns 0, WEFT_ERR_INVAL, WEFT_ERR_EXISTS (path already exists; it is
  * left untouched) or WEFT_ERR_IO.
  */
-int weft_network_key_generate(const char *path);
+WEFT_EXTERN int weft_network_key_generate(const char *path);
 
 /*
  * Derives a network key from a passphrase: BLAKE2b-256 of the passphrase
@@ -73,7 +73,7 @@ int weft_network_key_generate(const char *path);
  * meshes should use weft_network_key_generate().  Returns 0 or
  * WEFT_ERR_INVAL (NULL argument).
  */
-int weft_network_key_from_passphrase(const char *pass, uint8_t key[32]);
+WEFT_EXTERN int weft_network_key_from_passphrase(const char *pass, uint8_t key[32]);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,14 @@
  * weft_engine_expiry() (a timerfd watched by libuv: microsecond precision,
  * where a uv_timer_t would round pacing delays up to a millisecond).
  * After every input (a received batch, a timer, an API call) it takes all
- * pending engine events and hands each to the user's callback.
+ * pending engine events and hands each to the user's callback, and only
+ * then sends what the engine has to send: an acknowledgement never leaves
+ * before the message it acknowledges reached the callback.
+ *
+ * The driver pumps itself: it installs the engine's wake-up (weft_env), so
+ * an application or a module may call the engine and the modules directly
+ * (weft_engine_send, weft_membership_join, ... with weft_uv_now_us() as
+ * the time) and the datagrams go out at the next turn of the loop.
  *
  * Lifecycle follows libuv: weft_uv_node_new() ... weft_uv_node_close(cb);
  * the node's memory is released right after close_cb returns, so the node
@@ -33,9 +40,9 @@ extern "C" {
 
 typedef struct weft_uv_node weft_uv_node;
 
-/* One engine event.  ev->data is valid only during the call; passing it
- * (or part of it) to weft_uv_node_send from the callback is safe (the
- * driver copies it first), passing it to weft_engine_* directly is not. */
+/* One engine event.  Data it points to is valid only during the call;
+ * passing it (or part of it) to weft_uv_node_send or weft_engine_send
+ * from the callback is safe (they copy it first). */
 typedef void (*weft_uv_event_cb)(weft_uv_node *node, const weft_event *ev,
                                  void *ud);
 /* Called once when the node has closed all its handles; the node is freed
@@ -43,7 +50,6 @@ typedef void (*weft_uv_event_cb)(weft_uv_node *node, const weft_event *ev,
 typedef void (*weft_uv_close_cb)(weft_uv_node *node, void *ud);
 
 #define WEFT_UV_MAX_LISTEN 8 /* sockets per node */
-#define WEFT_UV_MAX_PEERS 4096 /* established peers the driver tracks */
 
 typedef struct weft_uv_config {
     weft_addr listen[WEFT_UV_MAX_LISTEN]; /* IPv4 and/or IPv6; port 0 = any */
@@ -57,7 +63,7 @@ typedef struct weft_uv_config {
 
 /* Fills defaults: no listen address, weft_config_default(), 4 MiB buffers,
  * batch 64. */
-void weft_uv_config_default(weft_uv_config *cfg);
+WEFT_EXTERN void weft_uv_config_default(weft_uv_config *cfg);
 
 /*
  * Creates a node on loop: binds every cfg->listen address (with large socket
@@ -68,7 +74,7 @@ void weft_uv_config_default(weft_uv_config *cfg);
  * WEFT_ERR_NOMEM or WEFT_ERR_IO (bind failed: errno-style detail in
  * weft_uv_last_error()).
  */
-int weft_uv_node_new(weft_uv_node **out, uv_loop_t *loop,
+WEFT_EXTERN int weft_uv_node_new(weft_uv_node **out, uv_loop_t *loop,
                      const weft_uv_config *cfg, const weft_env *env);
 
 /*
@@ -77,12 +83,12 @@ int weft_uv_node_new(weft_uv_node **out, uv_loop_t *loop,
  * calls close_cb (may be NULL) once everything is closed.  Calling it twice
  * is a no-op.
  */
-void weft_uv_node_close(weft_uv_node *node, weft_uv_close_cb close_cb);
+WEFT_EXTERN void weft_uv_node_close(weft_uv_node *node, weft_uv_close_cb close_cb);
 
 /* Connects to a numeric address.  Returns what weft_engine_connect returns,
  * WEFT_ERR_INVAL when no socket of that address family is open, or
  * WEFT_ERR_STATE when closing. */
-int weft_uv_node_connect_addr(weft_uv_node *node, const weft_addr *addr);
+WEFT_EXTERN int weft_uv_node_connect_addr(weft_uv_node *node, const weft_addr *addr);
 
 /*
  * Connects to "host:port", "1.2.3.4:port" or "[v6]:port".  Numeric addresses
@@ -92,37 +98,39 @@ int weft_uv_node_connect_addr(weft_uv_node *node, const weft_addr *addr);
  * WEFT_ERR_NOT_FOUND and a zero addr.  Returns 0, WEFT_ERR_INVAL (syntax),
  * WEFT_ERR_STATE (closing) or the result of weft_uv_node_connect_addr.
  */
-int weft_uv_node_connect(weft_uv_node *node, const char *hostport);
+WEFT_EXTERN int weft_uv_node_connect(weft_uv_node *node, const char *hostport);
 
 /*
- * Queues a message (see weft_engine_send for flags and return codes).  The
- * datagrams go out when the current callback returns (an idle handle runs
- * the drain before the loop would block), so a burst of sends is packed
- * together; call weft_uv_node_flush() to send at once.
+ * Queues a message on channel (see weft_engine_send for flags, the
+ * returned message id and the error codes).  The datagrams go out when the
+ * current callback returns (an idle handle runs the drain before the loop
+ * would block), so a burst of sends is packed together; call
+ * weft_uv_node_flush() to send at once.
  */
-int weft_uv_node_send(weft_uv_node *node, const weft_node_id *to,
-                      const void *msg, size_t len, uint32_t flags);
+WEFT_EXTERN int64_t weft_uv_node_send(weft_uv_node *node, const weft_node_id *to,
+                                      uint16_t channel, const void *msg, size_t len,
+                                      uint32_t flags);
 
-/* Runs the engine now: due timers, outgoing datagrams, events. */
-void weft_uv_node_flush(weft_uv_node *node);
+/* Runs the engine now: due timers, events, outgoing datagrams. */
+WEFT_EXTERN void weft_uv_node_flush(weft_uv_node *node);
 
 /* Closes one session (CLOSE frame). */
-int weft_uv_node_close_peer(weft_uv_node *node, const weft_node_id *peer);
+WEFT_EXTERN int weft_uv_node_close_peer(weft_uv_node *node, const weft_node_id *peer);
 
-/* The engine, for read-only queries (stats, peer info, id).  Do not feed it
- * input directly: the driver would not drain it. */
-weft_engine *weft_uv_node_engine(weft_uv_node *node);
+/* The engine, for the engine's and the modules' calls (sessions, stats,
+ * weft_membership_*).  Calls on it wake the driver; do not feed it
+ * datagrams or run its timers yourself. */
+WEFT_EXTERN weft_engine *weft_uv_node_engine(weft_uv_node *node);
 
-/* Copies up to cap ids of established peers into out; returns how many
- * peers are established (may exceed cap). */
-size_t weft_uv_node_peers(const weft_uv_node *node, weft_node_id *out,
-                          size_t cap);
+/* The driver's clock (CLOCK_MONOTONIC in microseconds): the now_us to pass
+ * to engine and module calls. */
+WEFT_EXTERN uint64_t weft_uv_now_us(void);
 
 /* The bound address of listen socket i (port filled in when 0 was asked).
  * Returns 0 or WEFT_ERR_INVAL. */
-int weft_uv_node_local_addr(const weft_uv_node *node, size_t i,
+WEFT_EXTERN int weft_uv_node_local_addr(const weft_uv_node *node, size_t i,
                             weft_addr *out);
-size_t weft_uv_node_listen_count(const weft_uv_node *node);
+WEFT_EXTERN size_t weft_uv_node_listen_count(const weft_uv_node *node);
 
 /* Driver-level counters (socket side; the engine has its own). */
 typedef struct weft_uv_stats {
@@ -137,7 +145,7 @@ typedef struct weft_uv_stats {
     int fatal_error;                       /* fatal engine code, or 0 */
 } weft_uv_stats;
 
-void weft_uv_node_stats(const weft_uv_node *node, weft_uv_stats *st);
+WEFT_EXTERN void weft_uv_node_stats(const weft_uv_node *node, weft_uv_stats *st);
 
 /* A short description of the last OS-level failure of weft_uv_node_new
  * (thread-unsafe static buffer; "" when none). */
@@ -146,8 +154,8 @@ const char *weft_uv_last_error(void);
 /* Helpers for programs: sockaddr <-> weft_addr.  Return 0 or
  * WEFT_ERR_INVAL. */
 struct sockaddr;
-int weft_uv_addr_from_sockaddr(weft_addr *a, const struct sockaddr *sa);
-int weft_uv_addr_to_sockaddr(const weft_addr *a, struct sockaddr_storage *ss,
+WEFT_EXTERN int weft_uv_addr_from_sockaddr(weft_addr *a, const struct sockaddr *sa);
+WEFT_EXTERN int weft_uv_addr_to_sockaddr(const weft_addr *a, struct sockaddr_storage *ss,
                              unsigned *len);
 
 #ifdef __cplusplus

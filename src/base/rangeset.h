@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "weft/weft.h"
+#include "weft/types.h"
 
 typedef struct weft__range {
     uint64_t lo, hi; /* inclusive */

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "weft/weft.h"
+#include "weft/types.h"
 
 typedef struct weft__u64map_slot {
     uint64_t key;

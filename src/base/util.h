@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "weft/weft.h"
+#include "weft/types.h"
 
 extern const weft_allocator weft__libc_allocator;
 void *weft__alloc(const weft_allocator *a, size_t n);

@@ -1,5 +1,5 @@
 /*
- * conn.c -- the reliable transport of one established session.
+ * conn.c -- the reliable transport of one session.
  *
  * Sending: messages wait in one queue per priority.  Each packet is filled
  * from the highest priority down -- first fragments to resend, then new
@@ -21,306 +21,462 @@
  * unordered lanes deliver on completion and remember delivered ids; both
  * drop duplicates.  A message that arrives whole in one fragment and in
  * order is delivered without copying, straight from the decrypted packet.
+ *
+ * Outcomes (the delivery promise, docs/ARCHITECTURE.md §Delivery): a
+ * message that asked for a receipt moves, once fully acknowledged, to the
+ * `awaiting` map until the peer's RECEIPT frame names it; the peer sends
+ * one when its application took the message (weft__conn_receipt).  When
+ * the conn is freed or reset, every unfinished message and every receipt
+ * still awaited ends with an outcome through env->outcome.
+ *
+ * Allocation failures never leave a half-done state: the scratch array
+ * that records a packet's fragments exists before any data is written into
+ * the packet and becomes the packet record afterwards; resend queues are
+ * grown before fragments move into them; a received packet whose messages
+ * cannot be stored is left unacknowledged, so the sender resends it.
+ *
+ * The conn never calls into its owner: it reads env, bumps env->st and
+ * hands messages and outcomes to env's sink.
  */
 #include <string.h>
 
-#include "core/engine_internal.h"
+#include "core/conn.h"
 #include "base/util.h"
 
 #define PTO_MAX_BACKOFF 6
 #define SENT_RING_MIN 64
+#define SCRATCH_MIN 16
+#define MTU_CANDIDATES 4
+
+static const uint32_t mtu_cand[MTU_CANDIDATES] = {0, 16384, 8952, 1452};
 
 static inline int msg_kind(uint8_t flags) { return flags & WEFT_SEND_KIND_MASK; }
 static inline int msg_prio(uint8_t flags) { return flags & WEFT_SEND_PRIO_MASK; }
+static inline int msg_lane(uint8_t flags) { return flags & WEFT__MSG_LANE_MASK; }
 
-static weft__sent *sent_at(const weft__peer *p, uint64_t pn)
+static weft__sent *sent_at(const weft__conn *c, uint64_t pn)
 {
-    return &p->sent[(pn - 0) & (p->sent_cap - 1)];
+    return &c->sent[pn & (c->sent_cap - 1)];
+}
+
+static uint64_t awaiting_key(uint8_t lane, uint64_t msg_id)
+{
+    return (uint64_t)lane << 56 | (msg_id & ((1ull << 56) - 1));
 }
 
 /* ------------------------------------------------------------------------ */
 /* Lifecycle                                                                 */
 
-int weft__conn_init(weft__peer *p, uint64_t now_us)
+void weft__conn_bind(weft__conn *c, const weft__conn_env *env)
 {
-    weft__engine *e = p->e;
-    if (!p->sent) {
-        p->sent = weft__calloc(e->a, SENT_RING_MIN * sizeof *p->sent);
-        if (!p->sent)
+    memset(c, 0, sizeof *c);
+    c->env = env;
+    weft__u64map_init(&c->awaiting, env->a);
+}
+
+int weft__conn_start(weft__conn *c, uint64_t hs_rtt_us, uint32_t peer_window,
+                     uint64_t now_us)
+{
+    const weft__conn_env *env = c->env;
+    const weft_config *cfg = env->cfg;
+    if (!c->sent) {
+        c->sent = weft__calloc(env->a, SENT_RING_MIN * sizeof *c->sent);
+        if (!c->sent)
             return WEFT_ERR_NOMEM;
-        p->sent_cap = SENT_RING_MIN;
+        c->sent_cap = SENT_RING_MIN;
     }
-    p->sent_base = p->pn_next;
-    p->mtu = e->cfg.mtu_initial;
-    p->mtu_probe_idx = e->cfg.mtu_max > e->cfg.mtu_initial ? 0 : -1;
-    p->mtu_probe_due = p->mtu_probe_idx >= 0;
-    weft__rtt_init(&p->rtt, WEFT__INITIAL_RTT_US);
-    if (p->hs_rtt_us)
-        weft__rtt_update(&p->rtt, p->hs_rtt_us, 0, WEFT__MAX_ACK_DELAY_US);
-    weft__cc_init(&p->cc, p->mtu, (uint64_t)e->cfg.max_queued_bytes + (1u << 20));
-    weft__pacer_init(&p->pacer, 16u * p->mtu, now_us);
-    weft__rset_init(&p->rx_pns, e->a, 256);
+    c->sent_base = c->pn_next;
+    c->mtu = cfg->mtu_initial;
+    c->mtu_probe_idx = cfg->mtu_max > cfg->mtu_initial ? 0 : -1;
+    c->mtu_probe_due = c->mtu_probe_idx >= 0;
+    weft__rtt_init(&c->rtt, WEFT__INITIAL_RTT_US);
+    if (hs_rtt_us)
+        weft__rtt_update(&c->rtt, hs_rtt_us, 0, WEFT__MAX_ACK_DELAY_US);
+    weft__cc_init(&c->cc, c->mtu, (uint64_t)cfg->max_queued_bytes + (1u << 20));
+    weft__pacer_init(&c->pacer, 16u * c->mtu, now_us);
+    weft__rset_init(&c->rx_pns, env->a, 256);
     for (int l = 0; l < WEFT__LANES; l++) {
-        weft__rset_init(&p->lanes[l].delivered, e->a, 4096);
-        weft__u64map_init(&p->lanes[l].pending, e->a);
+        weft__rset_init(&c->lanes[l].delivered, env->a, 4096);
+        weft__u64map_init(&c->lanes[l].pending, env->a);
     }
-    p->fc_limit = p->peer_window ? p->peer_window : (1u << 20);
-    p->rx_limit_sent = e->cfg.recv_window_bytes;
-    p->last_recv_us = p->last_send_us = p->last_app_us = now_us;
+    c->peer_window = peer_window;
+    c->fc_limit = peer_window ? peer_window : (1u << 20);
+    c->rx_limit_sent = cfg->recv_window_bytes;
+    c->last_recv_us = c->last_send_us = c->last_app_us = now_us;
+    c->live = 1;
     return 0;
 }
 
-static void free_rxmsg(weft__peer *p, weft__rxmsg *m)
+static void free_rxmsg(weft__conn *c, weft__rxmsg *m)
 {
     weft__rset_free(&m->got);
-    weft__buf_put(p->e, m->buf, m->total_len);
-    weft__free(p->e->a, m);
+    weft__bufpool_put(c->env->pool, m->buf, m->total_len);
+    weft__free(c->env->a, m);
 }
 
-static void clear_rx(weft__peer *p)
+static void clear_rx(weft__conn *c)
 {
     for (int l = 0; l < WEFT__LANES; l++) {
-        weft__lane_rx *L = &p->lanes[l];
+        weft__lane_rx *L = &c->lanes[l];
         weft__u64map *m = &L->pending;
         for (size_t i = 0; i < m->cap; i++)
             if (m->slots[i].val)
-                free_rxmsg(p, m->slots[i].val);
+                free_rxmsg(c, m->slots[i].val);
         weft__u64map_free(m);
         weft__rset_free(&L->delivered);
         L->next_id = 0;
     }
-    p->rx_msgs = 0;
-    p->rx_buffered = 0;
+    c->rx_msgs = 0;
+    c->rx_buffered = 0;
 }
 
-static void clear_sent(weft__peer *p)
+static void free_sent_record(weft__conn *c, weft__sent *s)
 {
-    for (uint64_t pn = p->sent_base; pn < p->pn_next; pn++) {
-        weft__sent *s = sent_at(p, pn);
-        weft__free(p->e->a, s->frags);
-        memset(s, 0, sizeof *s);
-    }
-    p->sent_base = p->pn_next;
+    weft__free(c->env->a, s->frags);
+    weft__free(c->env->a, s->rcpts);
+    memset(s, 0, sizeof *s);
+}
+
+static void clear_sent(weft__conn *c)
+{
+    if (c->sent)
+        for (uint64_t pn = c->sent_base; pn < c->pn_next; pn++)
+            free_sent_record(c, sent_at(c, pn));
+    c->sent_base = c->pn_next;
     for (int q = 0; q < WEFT_PRIO_COUNT; q++) {
-        weft__free(p->e->a, p->rtx_q[q]);
-        p->rtx_q[q] = NULL;
-        p->rtx_head[q] = p->rtx_n[q] = p->rtx_cap[q] = 0;
+        weft__free(c->env->a, c->rtx_q[q]);
+        c->rtx_q[q] = NULL;
+        c->rtx_head[q] = c->rtx_n[q] = c->rtx_cap[q] = 0;
     }
 }
 
-void weft__conn_free(weft__peer *p)
+/* Every receipt still awaited ends with err (0: silently). */
+static void fail_awaiting(weft__conn *c, int err)
 {
-    clear_sent(p);
-    weft__free(p->e->a, p->sent);
-    p->sent = NULL;
-    p->sent_cap = 0;
-    clear_rx(p);
-    weft__rset_free(&p->rx_pns);
-    for (weft__omsg *m = p->live_head, *n; m; m = n) {
-        n = m->lnext;
-        weft__free(p->e->a, m);
+    weft__u64map *m = &c->awaiting;
+    for (size_t i = 0; i < m->cap && err; i++) {
+        if (!m->slots[i].val)
+            continue;
+        uint64_t v = (uint64_t)(uintptr_t)m->slots[i].val;
+        c->env->st->send_failed++;
+        c->env->outcome(c->env->ctx, c, v >> 16, (uint16_t)v, err);
     }
-    p->live_head = p->live_tail = NULL;
-    for (int q = 0; q < WEFT_PRIO_COUNT; q++)
-        p->q_head[q] = p->q_tail[q] = NULL;
-    p->queued_bytes = 0;
+    weft__u64map_free(m);
+    weft__u64map_init(m, c->env->a);
 }
 
-static void queue_append(weft__peer *p, weft__omsg *m)
+void weft__conn_free(weft__conn *c, int err)
+{
+    const weft__conn_env *env = c->env;
+    if (!env)
+        return;
+    clear_sent(c);
+    weft__free(env->a, c->sent);
+    clear_rx(c);
+    weft__rset_free(&c->rx_pns);
+    for (weft__omsg *m = c->live_head, *n; m; m = n) {
+        n = m->lnext;
+        if (err) {
+            env->st->send_failed++;
+            env->outcome(env->ctx, c, m->app_id, m->channel, err);
+        }
+        weft__bufpool_put(env->pool, m, sizeof *m + m->len);
+    }
+    fail_awaiting(c, err);
+    weft__u64map_free(&c->awaiting);
+    weft__free(env->a, c->rcpt_q);
+    memset(c, 0, sizeof *c);
+}
+
+static void queue_append(weft__conn *c, weft__omsg *m)
 {
     int q = msg_prio(m->flags);
     m->next = NULL;
     m->queued = 1;
-    if (p->q_tail[q])
-        p->q_tail[q]->next = m;
+    if (c->q_tail[q])
+        c->q_tail[q]->next = m;
     else
-        p->q_head[q] = m;
-    p->q_tail[q] = m;
+        c->q_head[q] = m;
+    c->q_tail[q] = m;
 }
 
-void weft__conn_reset(weft__peer *p, uint64_t now_us)
+int weft__conn_reset(weft__conn *c, uint32_t peer_window, uint64_t now_us)
 {
     /* A new transport session (the peer restarted, or a fresh dial): what
      * was in flight may or may not have reached the old incarnation, so
-     * every unfinished message is sent again, in order, with new ids. */
-    clear_sent(p);
-    clear_rx(p);
-    weft__rset_free(&p->rx_pns);
+     * every unfinished message is sent again, in order, with new ids.
+     * Receipts of the old session will never come: those messages may or
+     * may not have reached the old incarnation's application. */
+    clear_sent(c);
+    clear_rx(c);
+    weft__rset_free(&c->rx_pns);
+    fail_awaiting(c, WEFT_ERR_PEER_RESTARTED);
+    c->rcpt_head = c->rcpt_n = 0;
     for (int q = 0; q < WEFT_PRIO_COUNT; q++)
-        p->q_head[q] = p->q_tail[q] = NULL;
-    memset(p->next_msg_id, 0, sizeof p->next_msg_id);
-    p->fc_sent = 0;
-    p->rx_consumed = 0;
-    for (weft__omsg *m = p->live_head; m; m = m->lnext) {
-        m->msg_id = p->next_msg_id[m->flags & 0x0f]++;
+        c->q_head[q] = c->q_tail[q] = NULL;
+    memset(c->next_msg_id, 0, sizeof c->next_msg_id);
+    c->fc_sent = 0;
+    c->rx_consumed = 0;
+    for (weft__omsg *m = c->live_head; m; m = m->lnext) {
+        m->msg_id = c->next_msg_id[msg_lane(m->flags)]++;
         m->next_off = 0;
         m->frags_out = 0;
-        queue_append(p, m);
+        queue_append(c, m);
     }
-    p->has_largest_acked = 0;
-    p->largest_acked = 0;
-    p->loss_time_us = 0;
-    p->pto_count = 0;
-    p->ack_needed = p->ack_now = 0;
-    p->ack_due_us = 0;
-    p->unacked_eliciting = 0;
-    weft__conn_init(p, now_us);
+    c->has_largest_acked = 0;
+    c->largest_acked = 0;
+    c->loss_time_us = 0;
+    c->pto_count = 0;
+    c->probes_due = 0;
+    c->ack_needed = c->ack_now = 0;
+    c->ack_due_us = 0;
+    c->unacked_eliciting = 0;
+    c->max_data_due = 0;
+    c->mtu_probe_out = 0;
+    c->mtu_probe_losses = 0;
+    return weft__conn_start(c, 0, peer_window, now_us);
+}
+
+uint64_t weft__conn_rx_largest(const weft__conn *c)
+{
+    return weft__rset_max(&c->rx_pns);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Sending                                                                   */
 
-static void live_remove(weft__peer *p, weft__omsg *m)
+static void live_remove(weft__conn *c, weft__omsg *m)
 {
     if (m->lprev)
         m->lprev->lnext = m->lnext;
     else
-        p->live_head = m->lnext;
+        c->live_head = m->lnext;
     if (m->lnext)
         m->lnext->lprev = m->lprev;
     else
-        p->live_tail = m->lprev;
+        c->live_tail = m->lprev;
+    c->live_n--;
 }
 
-static void maybe_finish(weft__peer *p, weft__omsg *m)
+/* A message whose every byte was acknowledged is done; one that asked for
+ * a receipt waits for it in `awaiting`. */
+static void maybe_finish(weft__conn *c, weft__omsg *m)
 {
     if (m->frags_out || m->queued || m->next_off < m->len)
         return;
-    live_remove(p, m);
-    p->queued_bytes -= m->len;
-    weft__buf_put(p->e, m, sizeof *m + m->len);
+    live_remove(c, m);
+    c->queued_bytes -= m->len;
+    if (m->receipt_got) {
+        c->env->st->receipts++;
+        c->env->outcome(c->env->ctx, c, m->app_id, m->channel, 0);
+    } else if ((m->flags & WEFT__MSG_RECEIPT) &&
+               msg_kind(m->flags) != WEFT_SEND_UNRELIABLE) {
+        uint64_t v = m->app_id << 16 | m->channel;
+        if (weft__u64map_put(&c->awaiting, awaiting_key(msg_lane(m->flags), m->msg_id),
+                             (void *)(uintptr_t)v) < 0) {
+            /* cannot remember it: say so rather than stay silent */
+            c->env->st->send_failed++;
+            c->env->outcome(c->env->ctx, c, m->app_id, m->channel, WEFT_ERR_NOMEM);
+        }
+    }
+    weft__bufpool_put(c->env->pool, m, sizeof *m + m->len);
 }
 
-int weft__conn_queue(weft__peer *p, const void *msg, size_t len,
-                     uint32_t flags, uint64_t now_us)
+int weft__conn_queue(weft__conn *c, uint16_t channel, const void *msg, size_t len,
+                     uint32_t flags, uint64_t app_id, uint64_t now_us)
 {
-    weft__engine *e = p->e;
-    if (len > e->cfg.max_message_bytes)
+    const weft__conn_env *env = c->env;
+    if (len > env->cfg->max_message_bytes)
         return WEFT_ERR_TOO_BIG;
+    uint32_t mtu = c->mtu ? c->mtu : env->cfg->mtu_initial;
     if (msg_kind((uint8_t)flags) == WEFT_SEND_UNRELIABLE &&
-        len + 64 > (size_t)p->mtu - WEFT__DATA_OVERHEAD)
-        return WEFT_ERR_TOO_BIG;
-    if (p->queued_bytes + len > e->cfg.max_queued_bytes && p->queued_bytes)
+        len + 64 > (size_t)mtu - WEFT__DATA_OVERHEAD)
+        return WEFT_ERR_TOO_BIG_DATAGRAM;
+    if (c->queued_bytes + len > env->cfg->max_queued_bytes && c->queued_bytes)
         return WEFT_ERR_AGAIN;
-    weft__omsg *m = weft__buf_get(e, sizeof *m + len);
+    weft__omsg *m = weft__bufpool_get(env->pool, sizeof *m + len);
     if (!m)
         return WEFT_ERR_NOMEM;
     memset(m, 0, sizeof *m);
-    m->flags = (uint8_t)(flags & 0x0f);
+    m->flags = (uint8_t)(flags & WEFT__MSG_FLAGS_MASK);
+    m->channel = channel;
+    m->app_id = app_id;
     m->len = (uint32_t)len;
-    m->msg_id = p->next_msg_id[m->flags]++;
+    m->msg_id = c->next_msg_id[msg_lane(m->flags)]++;
     if (len)
         memcpy(m->data, msg, len);
-    m->lprev = p->live_tail;
-    if (p->live_tail)
-        p->live_tail->lnext = m;
+    m->lprev = c->live_tail;
+    if (c->live_tail)
+        c->live_tail->lnext = m;
     else
-        p->live_head = m;
-    p->live_tail = m;
-    queue_append(p, m);
-    p->queued_bytes += len;
-    p->last_app_us = now_us;
-    e->st.msgs_sent++;
+        c->live_head = m;
+    c->live_tail = m;
+    c->live_n++;
+    queue_append(c, m);
+    c->queued_bytes += len;
+    c->last_app_us = now_us;
+    env->st->msgs_sent++;
     return 0;
 }
 
-static int rtx_push(weft__peer *p, int q, weft__frag f, int front)
+/* Makes room for n more fragments in resend queue q.  0 or NOMEM. */
+static int rtx_reserve(weft__conn *c, int q, size_t n)
 {
-    if (p->rtx_n[q] == p->rtx_cap[q]) {
-        size_t ncap = p->rtx_cap[q] ? p->rtx_cap[q] * 2 : 64;
-        weft__frag *n = weft__alloc(p->e->a, ncap * sizeof *n);
-        if (!n)
-            return WEFT_ERR_NOMEM;
-        for (size_t i = 0; i < p->rtx_n[q]; i++)
-            n[i] = p->rtx_q[q][(p->rtx_head[q] + i) & (p->rtx_cap[q] - 1)];
-        weft__free(p->e->a, p->rtx_q[q]);
-        p->rtx_q[q] = n;
-        p->rtx_head[q] = 0;
-        p->rtx_cap[q] = ncap;
-    }
-    size_t mask = p->rtx_cap[q] - 1;
-    if (front) {
-        p->rtx_head[q] = (p->rtx_head[q] + mask) & mask;
-        p->rtx_q[q][p->rtx_head[q]] = f;
-    } else {
-        p->rtx_q[q][(p->rtx_head[q] + p->rtx_n[q]) & mask] = f;
-    }
-    p->rtx_n[q]++;
+    if (c->rtx_n[q] + n <= c->rtx_cap[q])
+        return 0;
+    size_t ncap = c->rtx_cap[q] ? c->rtx_cap[q] : 64;
+    while (ncap < c->rtx_n[q] + n)
+        ncap *= 2;
+    weft__frag *nq = weft__alloc(c->env->a, ncap * sizeof *nq);
+    if (!nq)
+        return WEFT_ERR_NOMEM;
+    for (size_t i = 0; i < c->rtx_n[q]; i++)
+        nq[i] = c->rtx_q[q][(c->rtx_head[q] + i) & (c->rtx_cap[q] - 1)];
+    weft__free(c->env->a, c->rtx_q[q]);
+    c->rtx_q[q] = nq;
+    c->rtx_head[q] = 0;
+    c->rtx_cap[q] = ncap;
     return 0;
 }
 
-static int has_rtx(const weft__peer *p)
+/* Pushes into a queue that has room (rtx_reserve ran). */
+static void rtx_push(weft__conn *c, int q, weft__frag f, int front)
+{
+    size_t mask = c->rtx_cap[q] - 1;
+    if (front) {
+        c->rtx_head[q] = (c->rtx_head[q] + mask) & mask;
+        c->rtx_q[q][c->rtx_head[q]] = f;
+    } else {
+        c->rtx_q[q][(c->rtx_head[q] + c->rtx_n[q]) & mask] = f;
+    }
+    c->rtx_n[q]++;
+}
+
+/* Makes room for the receipts of a lost packet.  0 or NOMEM. */
+static int rcpt_reserve(weft__conn *c, size_t n)
+{
+    if (c->rcpt_n + n <= c->rcpt_cap)
+        return 0;
+    size_t ncap = c->rcpt_cap ? c->rcpt_cap : 64;
+    while (ncap < c->rcpt_n + n)
+        ncap *= 2;
+    weft__rcpt *nq = weft__alloc(c->env->a, ncap * sizeof *nq);
+    if (!nq)
+        return WEFT_ERR_NOMEM;
+    for (size_t i = 0; i < c->rcpt_n; i++)
+        nq[i] = c->rcpt_q[(c->rcpt_head + i) & (c->rcpt_cap - 1)];
+    weft__free(c->env->a, c->rcpt_q);
+    c->rcpt_q = nq;
+    c->rcpt_head = 0;
+    c->rcpt_cap = ncap;
+    return 0;
+}
+
+/*
+ * The packet record s is lost (or its contents must be sent again): its
+ * fragments and receipts go back to the queues.  Returns 0, or NOMEM when
+ * the queues cannot grow -- then nothing moved and s is left as it was.
+ */
+static int requeue(weft__conn *c, weft__sent *s)
+{
+    size_t need[WEFT_PRIO_COUNT] = {0};
+    for (uint32_t i = 0; i < s->nfrag; i++)
+        need[msg_prio(s->frags[i].m->flags)]++;
+    for (int q = 0; q < WEFT_PRIO_COUNT; q++)
+        if (need[q] && rtx_reserve(c, q, need[q]) < 0)
+            return WEFT_ERR_NOMEM;
+    if (s->nrcpt && rcpt_reserve(c, s->nrcpt) < 0)
+        return WEFT_ERR_NOMEM;
+    for (uint32_t i = 0; i < s->nfrag; i++)
+        rtx_push(c, msg_prio(s->frags[i].m->flags), s->frags[i], 0);
+    for (uint32_t i = 0; i < s->nrcpt; i++)
+        c->rcpt_q[(c->rcpt_head + c->rcpt_n++) & (c->rcpt_cap - 1)] = s->rcpts[i];
+    weft__free(c->env->a, s->frags);
+    weft__free(c->env->a, s->rcpts);
+    s->frags = NULL;
+    s->rcpts = NULL;
+    s->nfrag = s->nrcpt = 0;
+    if (s->had_max_data)
+        c->max_data_due = 1;
+    return 0;
+}
+
+static int has_rtx(const weft__conn *c)
 {
     for (int q = 0; q < WEFT_PRIO_COUNT; q++)
-        if (p->rtx_n[q])
+        if (c->rtx_n[q])
             return 1;
     return 0;
 }
 
-static int has_new_data(const weft__peer *p)
+static int has_new_data(const weft__conn *c)
 {
     for (int q = 0; q < WEFT_PRIO_COUNT; q++) {
-        const weft__omsg *m = p->q_head[q];
+        const weft__omsg *m = c->q_head[q];
         if (!m)
             continue;
         /* Blocked only when flow control forbids its next byte. */
         if (msg_kind(m->flags) == WEFT_SEND_UNRELIABLE || m->len == 0 ||
-            p->fc_sent < p->fc_limit)
+            c->fc_sent < c->fc_limit)
             return 1;
     }
     return 0;
 }
 
 /* 1 when data may go now: something to send, window open, pacer ready. */
-static int data_ready(const weft__peer *p)
+static int data_ready(const weft__conn *c)
 {
     /* probe packets are not blocked by congestion control (RFC 9002 §7.5) */
-    return (has_rtx(p) || has_new_data(p)) &&
-           (p->probes_due || weft__cc_can_send(&p->cc, p->mtu));
+    return (has_rtx(c) || has_new_data(c)) &&
+           (c->probes_due || weft__cc_can_send(&c->cc, c->mtu));
 }
 
-static int data_paced_ok(const weft__peer *p, uint64_t now_us)
+static int data_paced_ok(const weft__conn *c, uint64_t now_us)
 {
-    return p->probes_due || weft__pacer_next_us((weft__pacer *)&p->pacer, &p->cc, &p->rtt, p->mtu, now_us) <= now_us;
+    return c->probes_due ||
+           weft__pacer_next_us((weft__pacer *)&c->pacer, &c->cc, &c->rtt, c->mtu, now_us) <= now_us;
 }
 
-int weft__conn_has_output(const weft__peer *p, uint64_t now_us)
+int weft__conn_has_output(const weft__conn *c, uint64_t now_us)
 {
-    if (p->ack_now || p->ping_due || p->max_data_due || p->close_due ||
-        p->mtu_probe_due)
+    if (!c->live)
+        return 0;
+    if (c->ack_now || c->ping_due || c->max_data_due || c->close_due ||
+        c->mtu_probe_due || c->rcpt_n)
         return 1;
-    return data_ready(p) && data_paced_ok(p, now_us);
+    return data_ready(c) && data_paced_ok(c, now_us);
 }
 
-static int frag_push(weft__engine *e, size_t *n, weft__frag f)
+/* Room for one more fragment record in the scratch array.  0 or NOMEM. */
+static int scratch_room(weft__conn *c, size_t n)
 {
-    if (*n == e->frags_cap) {
-        size_t ncap = e->frags_cap ? e->frags_cap * 2 : 256;
-        weft__frag *nf = weft__realloc(e->a, e->frags, ncap * sizeof *nf);
-        if (!nf)
-            return WEFT_ERR_NOMEM;
-        e->frags = nf;
-        e->frags_cap = ncap;
-    }
-    e->frags[(*n)++] = f;
+    const weft__conn_env *env = c->env;
+    if (n < *env->scratch_cap)
+        return 0;
+    size_t ncap = *env->scratch_cap ? *env->scratch_cap * 2 : SCRATCH_MIN;
+    weft__frag *nf = weft__realloc(env->a, *env->scratch, ncap * sizeof *nf);
+    if (!nf)
+        return WEFT_ERR_NOMEM;
+    *env->scratch = nf;
+    *env->scratch_cap = ncap;
     return 0;
 }
 
-static int sent_reserve(weft__peer *p, uint64_t pn)
+static int sent_reserve(weft__conn *c, uint64_t pn)
 {
-    if (pn - p->sent_base < p->sent_cap)
+    if (c->sent_cap && pn - c->sent_base < c->sent_cap)
         return 0;
-    size_t ncap = p->sent_cap * 2;
-    while (pn - p->sent_base >= ncap)
+    size_t ncap = c->sent_cap ? c->sent_cap * 2 : SENT_RING_MIN;
+    while (pn - c->sent_base >= ncap)
         ncap *= 2;
-    weft__sent *ns = weft__calloc(p->e->a, ncap * sizeof *ns);
+    weft__sent *ns = weft__calloc(c->env->a, ncap * sizeof *ns);
     if (!ns)
         return WEFT_ERR_NOMEM;
-    for (uint64_t q = p->sent_base; q < p->pn_next; q++)
-        ns[q & (ncap - 1)] = p->sent[q & (p->sent_cap - 1)];
-    weft__free(p->e->a, p->sent);
-    p->sent = ns;
-    p->sent_cap = ncap;
+    for (uint64_t q = c->sent_base; q < c->pn_next; q++)
+        ns[q & (ncap - 1)] = c->sent[q & (c->sent_cap - 1)];
+    weft__free(c->env->a, c->sent);
+    c->sent = ns;
+    c->sent_cap = ncap;
     return 0;
 }
 
@@ -331,19 +487,20 @@ static ptrdiff_t put_frag(uint8_t *out, size_t room, const weft__frag *f,
                           size_t *used)
 {
     const weft__omsg *m = f->m;
-    size_t hdr = weft__frame_msg_hdr_len(m->msg_id, m->len, f->off, f->len);
+    size_t hdr = weft__frame_msg_hdr_len(m->channel, m->msg_id, m->len, f->off, f->len);
     size_t take = f->len;
     if (hdr + take > room) {
         if (f->len == 0 || room <= hdr + 1)
             return -1;
         take = room - hdr;
-        hdr = weft__frame_msg_hdr_len(m->msg_id, m->len, f->off, take);
+        hdr = weft__frame_msg_hdr_len(m->channel, m->msg_id, m->len, f->off, take);
         if (hdr + take > room)
             take = room - hdr;
         if (take == 0 || hdr >= room)
             return -1;
     }
-    weft__msg_frame mf = {m->flags, m->msg_id, m->len, f->off, m->data + f->off, take};
+    weft__msg_frame mf = {m->flags, m->channel, m->msg_id, m->len, f->off,
+                          m->data + f->off, take};
     ptrdiff_t n = weft__frame_put_msg(out, room, &mf);
     if (n < 0)
         return -1;
@@ -351,281 +508,348 @@ static ptrdiff_t put_frag(uint8_t *out, size_t room, const weft__frag *f,
     return (ptrdiff_t)take;
 }
 
-ptrdiff_t weft__conn_build(weft__peer *p, uint8_t *out, size_t cap,
-                           uint64_t pn, uint64_t now_us)
+/* A PMTU probe is a PING padded to the candidate size (RFC 8899 §4.1); it
+ * carries no data, so its loss costs nothing but the probe.  Returns the
+ * body length, or 0 when no probe is due or fits. */
+static size_t build_probe(weft__conn *c, uint8_t *out, size_t cap, uint64_t pn,
+                          uint64_t now_us)
 {
-    weft__engine *e = p->e;
-    size_t limit = WEFT__MIN(cap, (size_t)p->mtu) - WEFT__DATA_OVERHEAD;
-    size_t pos = 0, nfrag = 0;
-    int eliciting = 0, probe = 0, had_max_data = 0;
-    ptrdiff_t n;
+    if (!c->mtu_probe_due || c->mtu_probe_idx < 0)
+        return 0;
+    uint32_t size = c->mtu_probe_idx == 0 ? c->env->cfg->mtu_max : mtu_cand[c->mtu_probe_idx];
+    c->mtu_probe_due = 0;
+    if (size <= c->mtu || size - WEFT__DATA_OVERHEAD > cap)
+        return 0;
+    size_t body = size - WEFT__DATA_OVERHEAD;
+    out[0] = WEFT__F_PING;
+    memset(out + 1, 0, body - 1);
+    weft__sent *s = sent_at(c, pn);
+    memset(s, 0, sizeof *s);
+    s->state = 1;
+    s->sent_us = now_us;
+    s->size = size;
+    s->mtu_probe = 1;
+    c->mtu_probe_pn = pn;
+    c->mtu_probe_out = 1;
+    return body;
+}
 
-    if (sent_reserve(p, pn) < 0)
-        return WEFT_ERR_NOMEM;
+/* Up to WEFT__RECEIPTS_MAX owed receipts into one frame; *rc receives the
+ * record array for the packet (NULL when none fit or memory ran out). */
+static size_t put_receipts(weft__conn *c, uint8_t *out, size_t room,
+                           weft__rcpt **rc, uint32_t *nrc)
+{
+    uint8_t lanes[WEFT__RECEIPTS_MAX];
+    uint64_t ids[WEFT__RECEIPTS_MAX];
+    size_t n = WEFT__MIN(c->rcpt_n, (size_t)WEFT__RECEIPTS_MAX);
+    *rc = NULL;
+    *nrc = 0;
+    /* each entry is at most 9 bytes: fit the count to the room */
+    while (n && 2 + 9 * n > room)
+        n--;
+    if (!n)
+        return 0;
+    weft__rcpt *rec = weft__alloc(c->env->a, n * sizeof *rec);
+    if (!rec)
+        return 0; /* they stay queued */
+    for (size_t i = 0; i < n; i++) {
+        rec[i] = c->rcpt_q[(c->rcpt_head + i) & (c->rcpt_cap - 1)];
+        lanes[i] = rec[i].lane;
+        ids[i] = rec[i].msg_id;
+    }
+    ptrdiff_t w = weft__frame_put_receipt(out, room, lanes, ids, n);
+    if (w <= 0) {
+        weft__free(c->env->a, rec);
+        return 0;
+    }
+    c->rcpt_head = (c->rcpt_head + n) & (c->rcpt_cap - 1);
+    c->rcpt_n -= n;
+    *rc = rec;
+    *nrc = (uint32_t)n;
+    return (size_t)w;
+}
 
-    /* A PMTU probe is a PING padded to the candidate size (RFC 8899 §4.1);
-     * it carries no data, so its loss costs nothing but the probe. */
-    if (p->mtu_probe_due && p->mtu_probe_idx >= 0) {
-        static const uint32_t cand[] = {0, 16384, 8952, 1452};
-        uint32_t size = p->mtu_probe_idx == 0 ? e->cfg.mtu_max : cand[p->mtu_probe_idx];
-        p->mtu_probe_due = 0;
-        if (size > p->mtu && size - WEFT__DATA_OVERHEAD <= cap) {
-            size_t body = size - WEFT__DATA_OVERHEAD;
-            out[0] = WEFT__F_PING;
-            memset(out + 1, 0, body - 1);
-            weft__sent *s = sent_at(p, pn);
-            memset(s, 0, sizeof *s);
-            s->state = 1;
-            s->sent_us = now_us;
-            s->size = size;
-            s->mtu_probe = 1;
-            p->mtu_probe_pn = pn;
-            p->mtu_probe_out = 1;
-            return (ptrdiff_t)body;
+/* Data frames, highest priority first, resends before new data.  Every
+ * fragment is recorded in the scratch array before its frame is written,
+ * so running out of memory stops the filling, never loses track. */
+static size_t put_data(weft__conn *c, uint8_t *out, size_t limit, size_t *nfrag,
+                       int *eliciting)
+{
+    weft__frag *sc;
+    size_t pos = 0;
+    for (int q = 0; q < WEFT_PRIO_COUNT && limit - pos > 8; q++) {
+        /* resends first: they hold up the receiver's ordered lanes */
+        while (c->rtx_n[q] && limit - pos > 8) {
+            if (scratch_room(c, *nfrag) < 0)
+                return pos;
+            weft__frag f = c->rtx_q[q][c->rtx_head[q]];
+            size_t used;
+            ptrdiff_t took = put_frag(out + pos, limit - pos, &f, &used);
+            if (took < 0)
+                break;
+            c->rtx_head[q] = (c->rtx_head[q] + 1) & (c->rtx_cap[q] - 1);
+            c->rtx_n[q]--;
+            pos += used;
+            *eliciting = 1;
+            sc = *c->env->scratch;
+            sc[(*nfrag)++] = (weft__frag){f.m, f.off, (uint32_t)took};
+            if ((size_t)took < f.len) {
+                weft__frag rest = {f.m, f.off + (uint32_t)took, f.len - (uint32_t)took};
+                f.m->frags_out++;
+                rtx_push(c, q, rest, 1); /* room: one entry was just taken */
+            }
+        }
+        while (c->q_head[q] && limit - pos > 8) {
+            weft__omsg *m = c->q_head[q];
+            int unrel = msg_kind(m->flags) == WEFT_SEND_UNRELIABLE;
+            uint32_t want = m->len - m->next_off;
+            if (!unrel && want) {
+                uint64_t credit = c->fc_limit > c->fc_sent ? c->fc_limit - c->fc_sent : 0;
+                if (!credit)
+                    break;
+                if (want > credit)
+                    want = (uint32_t)credit;
+            }
+            if (!unrel && scratch_room(c, *nfrag) < 0)
+                return pos;
+            weft__frag f = {m, m->next_off, want};
+            size_t used;
+            ptrdiff_t took = put_frag(out + pos, limit - pos, &f, &used);
+            if (took < 0 || (unrel && (uint32_t)took < m->len))
+                break; /* an unreliable message goes whole or waits */
+            pos += used;
+            *eliciting = 1;
+            m->next_off += (uint32_t)took;
+            if (!unrel) {
+                c->fc_sent += (uint64_t)took;
+                m->frags_out++;
+                sc = *c->env->scratch;
+                sc[(*nfrag)++] = (weft__frag){m, f.off, (uint32_t)took};
+            }
+            if (m->next_off == m->len) {
+                c->q_head[q] = m->next;
+                if (!m->next)
+                    c->q_tail[q] = NULL;
+                m->queued = 0;
+                m->next = NULL;
+                maybe_finish(c, m);
+            } else if ((uint32_t)took < f.len) {
+                break; /* packet full or credit used up */
+            }
         }
     }
+    return pos;
+}
 
-    if (p->ack_needed && p->rx_pns.n) {
+ptrdiff_t weft__conn_build(weft__conn *c, uint8_t *out, size_t cap, uint64_t pn,
+                           uint64_t now_us)
+{
+    const weft__conn_env *env = c->env;
+    size_t limit = WEFT__MIN(cap, (size_t)c->mtu) - WEFT__DATA_OVERHEAD;
+    size_t pos = 0, nfrag = 0;
+    int eliciting = 0, had_max_data = 0;
+    weft__rcpt *rc = NULL;
+    uint32_t nrc = 0;
+    ptrdiff_t n;
+
+    if (!c->live)
+        return 0;
+    if (sent_reserve(c, pn) < 0)
+        return WEFT_ERR_NOMEM;
+
+    size_t probe = build_probe(c, out, cap, pn, now_us);
+    if (probe) {
+        c->pn_next = pn + 1;
+        return (ptrdiff_t)probe;
+    }
+
+    if (c->ack_needed && c->rx_pns.n) {
         weft__range r[WEFT__ACK_RANGES_MAX];
         size_t nr = 0;
-        for (size_t i = p->rx_pns.n; i-- > 0 && nr < WEFT__ACK_RANGES_MAX;)
-            r[nr++] = p->rx_pns.r[i];
-        uint64_t delay = now_us > p->rx_largest_us ? now_us - p->rx_largest_us : 0;
+        for (size_t i = c->rx_pns.n; i-- > 0 && nr < WEFT__ACK_RANGES_MAX;)
+            r[nr++] = c->rx_pns.r[i];
+        uint64_t delay = now_us > c->rx_largest_us ? now_us - c->rx_largest_us : 0;
         n = weft__frame_put_ack(out + pos, limit - pos, r, nr, delay);
         if (n > 0) {
             pos += (size_t)n;
-            p->ack_needed = 0;
-            p->ack_now = 0;
-            p->ack_due_us = 0;
-            p->unacked_eliciting = 0;
+            c->ack_needed = 0;
+            c->ack_now = 0;
+            c->ack_due_us = 0;
+            c->unacked_eliciting = 0;
         }
     }
-    if (p->close_due) {
-        n = weft__frame_put_close(out + pos, limit - pos, p->close_reason);
+    if (c->close_due) {
+        n = weft__frame_put_close(out + pos, limit - pos, c->close_reason);
         if (n > 0) {
             pos += (size_t)n;
-            p->close_due = 0;
+            c->close_due = 0;
         }
         goto done; /* nothing follows a CLOSE */
     }
-    if (p->max_data_due) {
-        uint64_t lim = p->rx_consumed + e->cfg.recv_window_bytes;
+    if (c->rcpt_n) {
+        size_t w = put_receipts(c, out + pos, limit - pos, &rc, &nrc);
+        if (w) {
+            pos += w;
+            eliciting = 1;
+        }
+    }
+    if (c->max_data_due) {
+        uint64_t lim = c->rx_consumed + env->cfg->recv_window_bytes;
         n = weft__frame_put_max_data(out + pos, limit - pos, lim);
         if (n > 0) {
             pos += (size_t)n;
-            p->rx_limit_sent = lim;
-            p->max_data_due = 0;
+            c->rx_limit_sent = lim;
+            c->max_data_due = 0;
             had_max_data = 1;
             eliciting = 1;
         }
     }
-    if (p->ping_due) {
+    if (c->ping_due) {
         n = weft__frame_put_ping(out + pos, limit - pos);
         if (n > 0) {
             pos += (size_t)n;
-            p->ping_due = 0;
+            c->ping_due = 0;
             eliciting = 1;
         }
     }
-
-    if (data_ready(p) && data_paced_ok(p, now_us)) {
-        for (int q = 0; q < WEFT_PRIO_COUNT && limit - pos > 8; q++) {
-            /* resends first: they hold up the receiver's ordered lanes */
-            while (p->rtx_n[q] && limit - pos > 8) {
-                weft__frag f = p->rtx_q[q][p->rtx_head[q]];
-                size_t used;
-                ptrdiff_t took = put_frag(out + pos, limit - pos, &f, &used);
-                if (took < 0)
-                    break;
-                p->rtx_head[q] = (p->rtx_head[q] + 1) & (p->rtx_cap[q] - 1);
-                p->rtx_n[q]--;
-                pos += used;
-                eliciting = 1;
-                weft__frag sentf = {f.m, f.off, (uint32_t)took};
-                if ((size_t)took < f.len) {
-                    weft__frag rest = {f.m, f.off + (uint32_t)took, f.len - (uint32_t)took};
-                    f.m->frags_out++;
-                    rtx_push(p, q, rest, 1);
-                }
-                frag_push(e, &nfrag, sentf);
-            }
-            while (p->q_head[q] && limit - pos > 8) {
-                weft__omsg *m = p->q_head[q];
-                int unrel = msg_kind(m->flags) == WEFT_SEND_UNRELIABLE;
-                uint32_t want = m->len - m->next_off;
-                if (!unrel && want) {
-                    uint64_t credit = p->fc_limit > p->fc_sent ? p->fc_limit - p->fc_sent : 0;
-                    if (!credit)
-                        break;
-                    if (want > credit)
-                        want = (uint32_t)credit;
-                }
-                weft__frag f = {m, m->next_off, want};
-                size_t used;
-                ptrdiff_t took = put_frag(out + pos, limit - pos, &f, &used);
-                if (took < 0 || (unrel && (uint32_t)took < m->len))
-                    break; /* an unreliable message goes whole or waits */
-                pos += used;
-                eliciting = 1;
-                m->next_off += (uint32_t)took;
-                if (!unrel) {
-                    p->fc_sent += (uint64_t)took;
-                    m->frags_out++;
-                    weft__frag sentf = {m, f.off, (uint32_t)took};
-                    frag_push(e, &nfrag, sentf);
-                }
-                if (m->next_off == m->len) {
-                    p->q_head[q] = m->next;
-                    if (!m->next)
-                        p->q_tail[q] = NULL;
-                    m->queued = 0;
-                    m->next = NULL;
-                    maybe_finish(p, m);
-                } else if ((uint32_t)took < f.len) {
-                    break; /* packet full or credit used up */
-                }
-            }
-        }
-    }
+    if (data_ready(c) && data_paced_ok(c, now_us))
+        pos += put_data(c, out + pos, limit - pos, &nfrag, &eliciting);
 
 done:
     if (pos == 0)
         return 0;
-    weft__sent *s = sent_at(p, pn);
+    weft__sent *s = sent_at(c, pn);
     memset(s, 0, sizeof *s);
     s->state = 1;
     s->sent_us = now_us;
     s->size = (uint32_t)(pos + WEFT__DATA_OVERHEAD);
     s->ack_eliciting = (uint8_t)eliciting;
     s->in_flight = (uint8_t)eliciting; /* ACK-only packets: RFC 9002 §2 */
-    s->mtu_probe = (uint8_t)probe;
     s->had_max_data = (uint8_t)had_max_data;
+    s->rcpts = rc;
+    s->nrcpt = nrc;
     if (nfrag) {
-        s->frags = weft__alloc(e->a, nfrag * sizeof *s->frags);
-        if (!s->frags) {
-            /* keep going: the fragments look lost and are resent */
-            for (size_t i = 0; i < nfrag; i++)
-                rtx_push(p, msg_prio(e->frags[i].m->flags), e->frags[i], 0);
-        } else {
-            memcpy(s->frags, e->frags, nfrag * sizeof *s->frags);
-            s->nfrag = (uint32_t)nfrag;
-        }
+        /* the scratch array becomes the record; a fresh one is grown at
+         * the next packet (no allocation can fail from here on) */
+        weft__frag *f = *env->scratch;
+        *env->scratch = NULL;
+        *env->scratch_cap = 0;
+        weft__frag *shrunk = weft__realloc(env->a, f, nfrag * sizeof *f);
+        s->frags = shrunk ? shrunk : f;
+        s->nfrag = (uint32_t)nfrag;
     }
-    if (eliciting && p->probes_due)
-        p->probes_due--;
+    if (eliciting && c->probes_due)
+        c->probes_due--;
     if (eliciting) {
-        weft__cc_on_sent(&p->cc, s->size);
-        weft__pacer_on_sent(&p->pacer, &p->cc, &p->rtt, s->size, now_us);
-        p->last_ack_eliciting_us = now_us;
+        weft__cc_on_sent(&c->cc, s->size);
+        weft__pacer_on_sent(&c->pacer, &c->cc, &c->rtt, s->size, now_us);
+        c->last_ack_eliciting_us = now_us;
     }
-    p->last_send_us = now_us;
+    c->pn_next = pn + 1;
+    c->last_send_us = now_us;
     return (ptrdiff_t)pos;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Acknowledgements and loss (RFC 9002 §6)                                   */
 
-static void on_frags_done(weft__peer *p, weft__sent *s)
+static void on_frags_done(weft__conn *c, weft__sent *s)
 {
     for (uint32_t i = 0; i < s->nfrag; i++) {
         weft__omsg *m = s->frags[i].m;
         m->frags_out--;
-        maybe_finish(p, m);
+        maybe_finish(c, m);
     }
-    weft__free(p->e->a, s->frags);
-    s->frags = NULL;
-    s->nfrag = 0;
+    free_sent_record(c, s);
 }
 
-static void mtu_probe_result(weft__peer *p, weft__sent *s, int ok)
+static void mtu_probe_result(weft__conn *c, weft__sent *s, int ok)
 {
-    static const uint32_t cand[] = {0, 16384, 8952, 1452};
-    p->mtu_probe_out = 0;
+    c->mtu_probe_out = 0;
     if (ok) {
-        p->mtu = s->size;
-        weft__cc_set_mss(&p->cc, p->mtu);
-        p->pacer.burst_bytes = 16u * p->mtu;
-        p->mtu_probe_idx = -1; /* largest candidates go first: done */
+        c->mtu = s->size;
+        weft__cc_set_mss(&c->cc, c->mtu);
+        c->pacer.burst_bytes = 16u * c->mtu;
+        c->mtu_probe_idx = -1; /* largest candidates go first: done */
         return;
     }
     /* RFC 8899 §5.1.2 MAX_PROBES: a lost probe may be plain loss, so a
      * size is given up only after three losses. */
-    if (++p->mtu_probe_losses < 3) {
-        p->mtu_probe_due = 1;
+    if (++c->mtu_probe_losses < 3) {
+        c->mtu_probe_due = 1;
         return;
     }
-    p->mtu_probe_losses = 0;
+    c->mtu_probe_losses = 0;
     /* next smaller candidate that still beats the current MTU */
-    while (++p->mtu_probe_idx < 4 && cand[p->mtu_probe_idx] <= p->mtu)
+    while (++c->mtu_probe_idx < MTU_CANDIDATES && mtu_cand[c->mtu_probe_idx] <= c->mtu)
         ;
-    if (p->mtu_probe_idx >= 4)
-        p->mtu_probe_idx = -1;
+    if (c->mtu_probe_idx >= MTU_CANDIDATES)
+        c->mtu_probe_idx = -1;
     else
-        p->mtu_probe_due = 1;
+        c->mtu_probe_due = 1;
 }
 
-static void detect_lost(weft__peer *p, uint64_t now_us)
+static void detect_lost(weft__conn *c, uint64_t now_us)
 {
-    if (!p->has_largest_acked)
+    if (!c->has_largest_acked)
         return;
-    uint64_t delay = weft__rtt_loss_delay_us(&p->rtt);
+    uint64_t delay = weft__rtt_loss_delay_us(&c->rtt);
     uint64_t lost_before = now_us > delay ? now_us - delay : 0;
     uint64_t lost_bytes = 0, largest_lost_sent = 0;
-    p->loss_time_us = 0;
-    uint64_t top = WEFT__MIN(p->largest_acked, p->pn_next - 1);
-    for (uint64_t pn = p->sent_base; pn <= top && pn < p->pn_next; pn++) {
-        weft__sent *s = sent_at(p, pn);
+    c->loss_time_us = 0;
+    uint64_t top = WEFT__MIN(c->largest_acked, c->pn_next - 1);
+    for (uint64_t pn = c->sent_base; pn <= top && pn < c->pn_next; pn++) {
+        weft__sent *s = sent_at(c, pn);
         if (s->state != 1)
             continue;
-        if (pn + WEFT__PACKET_THRESHOLD <= p->largest_acked || s->sent_us <= lost_before) {
-            s->state = 0;
+        if (pn + WEFT__PACKET_THRESHOLD <= c->largest_acked || s->sent_us <= lost_before) {
             if (s->mtu_probe) {
-                mtu_probe_result(p, s, 0);
+                s->state = 0;
+                mtu_probe_result(c, s, 0);
                 continue;
             }
+            if (requeue(c, s) < 0) {
+                /* no memory for the resend queue: try again shortly */
+                c->loss_time_us = now_us + WEFT__GRANULARITY_US;
+                break;
+            }
+            s->state = 0;
             if (s->in_flight) {
                 lost_bytes += s->size;
                 if (s->sent_us > largest_lost_sent)
                     largest_lost_sent = s->sent_us;
             }
-            for (uint32_t i = 0; i < s->nfrag; i++)
-                rtx_push(p, msg_prio(s->frags[i].m->flags), s->frags[i], 0);
-            weft__free(p->e->a, s->frags);
-            s->frags = NULL;
-            s->nfrag = 0;
-            if (s->had_max_data)
-                p->max_data_due = 1;
             if (s->ack_eliciting)
-                p->e->st.retransmits++;
+                c->env->st->retransmits++;
         } else {
             uint64_t t = s->sent_us + delay;
-            if (!p->loss_time_us || t < p->loss_time_us)
-                p->loss_time_us = t;
+            if (!c->loss_time_us || t < c->loss_time_us)
+                c->loss_time_us = t;
         }
     }
     if (lost_bytes)
-        weft__cc_on_lost(&p->cc, lost_bytes, largest_lost_sent, now_us);
+        weft__cc_on_lost(&c->cc, lost_bytes, largest_lost_sent, now_us);
 }
 
-static void pop_done(weft__peer *p)
+static void pop_done(weft__conn *c)
 {
-    while (p->sent_base < p->pn_next && sent_at(p, p->sent_base)->state == 0)
-        p->sent_base++;
+    while (c->sent_base < c->pn_next && sent_at(c, c->sent_base)->state == 0)
+        c->sent_base++;
 }
 
-static int on_ack(weft__peer *p, const weft__ack_frame *a, uint64_t now_us)
+static int on_ack(weft__conn *c, const weft__ack_frame *a, uint64_t now_us)
 {
     uint64_t largest = a->ranges[0].hi;
-    if (largest >= p->pn_next)
+    if (largest >= c->pn_next)
         return WEFT_ERR_PROTO; /* acknowledges a packet never sent */
-    int new_largest = !p->has_largest_acked || largest > p->largest_acked;
+    int new_largest = !c->has_largest_acked || largest > c->largest_acked;
     int largest_newly = 0, any_eliciting = 0;
     uint64_t largest_sent_us = 0;
     for (size_t i = 0; i < a->nranges; i++) {
-        uint64_t lo = WEFT__MAX(a->ranges[i].lo, p->sent_base);
+        uint64_t lo = WEFT__MAX(a->ranges[i].lo, c->sent_base);
         uint64_t hi = a->ranges[i].hi;
-        for (uint64_t pn = lo; pn <= hi && pn < p->pn_next; pn++) {
-            weft__sent *s = sent_at(p, pn);
+        for (uint64_t pn = lo; pn <= hi && pn < c->pn_next; pn++) {
+            weft__sent *s = sent_at(c, pn);
             if (s->state != 1)
                 continue;
             s->state = 0;
@@ -635,85 +859,124 @@ static int on_ack(weft__peer *p, const weft__ack_frame *a, uint64_t now_us)
             }
             any_eliciting |= s->ack_eliciting;
             if (s->mtu_probe) {
-                mtu_probe_result(p, s, 1);
+                mtu_probe_result(c, s, 1);
                 continue;
             }
             if (s->in_flight)
-                weft__cc_on_acked(&p->cc, s->size, s->sent_us);
-            on_frags_done(p, s);
+                weft__cc_on_acked(&c->cc, s->size, s->sent_us);
+            on_frags_done(c, s);
         }
     }
     if (new_largest) {
-        p->largest_acked = largest;
-        p->has_largest_acked = 1;
+        c->largest_acked = largest;
+        c->has_largest_acked = 1;
     }
     /* RTT sample only when the largest acknowledged is newly acknowledged
      * and something ack-eliciting was (RFC 9002 §5.1). */
     if (largest_newly && any_eliciting && now_us >= largest_sent_us)
-        weft__rtt_update(&p->rtt, now_us - largest_sent_us, a->ack_delay_us,
+        weft__rtt_update(&c->rtt, now_us - largest_sent_us, a->ack_delay_us,
                          WEFT__MAX_ACK_DELAY_US);
     if (largest_newly || any_eliciting)
-        p->pto_count = 0;
-    detect_lost(p, now_us);
-    pop_done(p);
+        c->pto_count = 0;
+    detect_lost(c, now_us);
+    pop_done(c);
     return 0;
+}
+
+/* The peer's application took these messages. */
+static void on_receipts(weft__conn *c, const weft__receipt_frame *f)
+{
+    size_t off = 0;
+    uint8_t lane;
+    uint64_t id;
+    while (weft__frame_receipt_next(f, &off, &lane, &id)) {
+        void *v = weft__u64map_del(&c->awaiting, awaiting_key(lane, id));
+        if (!v) {
+            /* The receipt overtook the ACK of the message's last bytes
+             * (that ACK was lost): the message is still live.  Otherwise
+             * it is a resent receipt, already counted. */
+            for (weft__omsg *m = c->live_head; m; m = m->lnext)
+                if (m->msg_id == id && msg_lane(m->flags) == lane &&
+                    (m->flags & WEFT__MSG_RECEIPT))
+                    m->receipt_got = 1;
+            continue;
+        }
+        uint64_t x = (uint64_t)(uintptr_t)v;
+        c->env->st->receipts++;
+        c->env->outcome(c->env->ctx, c, x >> 16, (uint16_t)x, 0);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
 /* Receiving messages                                                        */
 
-static void deliver(weft__peer *p, uint8_t flags, const uint8_t *data,
-                    size_t len, uint8_t *owned, int in_rx)
+/* Hands a whole message to the sink.  The sink cannot fail for lack of
+ * room (the engine reserves event slots before it feeds a packet), so a
+ * message marked delivered is always handed over. */
+static int deliver(weft__conn *c, uint64_t msg_id, const uint8_t *data,
+                   size_t len, uint8_t *owned, int in_rx, uint16_t channel,
+                   uint8_t flags)
 {
-    p->e->st.msgs_delivered++;
-    p->last_app_us = p->e->now_us;
-    weft__ev_push(p->e, WEFT_EV_MESSAGE, p, 0, flags, data, len, owned, in_rx);
+    weft__delivery d = {channel, flags, msg_id, data, len, owned, in_rx};
+    c->env->st->msgs_delivered++;
+    c->last_app_us = c->last_recv_us; /* the packet's time: not idle */
+    int rc = c->env->deliver(c->env->ctx, c, &d);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        weft__conn_consumed(c, len);
+    return 0;
 }
 
-static void lane_mark_delivered(weft__lane_rx *L, uint64_t id)
+static int lane_mark_delivered(weft__lane_rx *L, uint64_t id)
 {
-    weft__rset_add(&L->delivered, id, id);
+    int64_t rc = weft__rset_add(&L->delivered, id, id);
+    if (rc < 0)
+        return (int)rc;
     /* advance the floor over a contiguous prefix */
     if (L->delivered.n && L->delivered.r[0].lo <= L->next_id &&
         L->delivered.r[0].hi >= L->next_id) {
         L->next_id = L->delivered.r[0].hi + 1;
         weft__rset_drop_below(&L->delivered, L->next_id);
     }
+    return 0;
 }
 
-static void drain_ordered(weft__peer *p, weft__lane_rx *L)
+static int drain_ordered(weft__conn *c, weft__lane_rx *L)
 {
     weft__rxmsg *m;
     while ((m = weft__u64map_get(&L->pending, L->next_id)) && m->complete) {
         weft__u64map_del(&L->pending, L->next_id);
-        p->rx_msgs--;
-        p->rx_buffered -= m->total_len;
+        c->rx_msgs--;
+        c->rx_buffered -= m->total_len;
         L->next_id++;
         uint8_t *buf = m->buf;
         m->buf = NULL;
-        deliver(p, m->flags, buf, m->total_len, buf, 0);
-        free_rxmsg(p, m);
+        int rc = deliver(c, m->msg_id, buf, m->total_len, buf, 0, m->channel, m->flags);
+        free_rxmsg(c, m);
+        if (rc < 0)
+            return rc;
     }
+    return 0;
 }
 
-static int on_msg(weft__peer *p, const weft__msg_frame *f)
+static int on_msg(weft__conn *c, const weft__msg_frame *f)
 {
-    weft__engine *e = p->e;
+    const weft__conn_env *env = c->env;
     int kind = msg_kind(f->flags);
-    weft__lane_rx *L = &p->lanes[f->flags & 0x0f];
+    weft__lane_rx *L = &c->lanes[msg_lane(f->flags)];
     int whole = f->offset == 0 && f->len == f->total_len;
 
-    if (f->total_len > e->cfg.max_message_bytes)
+    if (f->total_len > env->cfg->max_message_bytes)
         return WEFT_ERR_PROTO;
     if (kind == WEFT_SEND_UNRELIABLE) {
-        if (!whole)
+        if (!whole || (f->flags & WEFT__MSG_RECEIPT))
             return WEFT_ERR_PROTO;
-        deliver(p, f->flags, f->data, f->len, NULL, 1);
-        return 0;
+        return deliver(c, f->msg_id, f->data, f->len, NULL, 1, f->channel, f->flags);
     }
     if (f->msg_id < L->next_id ||
         (kind == WEFT_SEND_UNORDERED && weft__rset_contains(&L->delivered, f->msg_id))) {
-        e->st.drop_dup_msg++;
+        env->st->drop_dup_msg++;
         return 0;
     }
     if (f->msg_id - L->next_id > WEFT__ORDER_AHEAD_MAX)
@@ -722,15 +985,17 @@ static int on_msg(weft__peer *p, const weft__msg_frame *f)
     weft__rxmsg *m = weft__u64map_get(&L->pending, f->msg_id);
     if (!m && whole) {
         if (kind == WEFT_SEND_UNORDERED) {
-            lane_mark_delivered(L, f->msg_id);
-            deliver(p, f->flags, f->data, f->len, NULL, 1);
-            return 0;
+            int rc = lane_mark_delivered(L, f->msg_id);
+            if (rc < 0)
+                return rc; /* unacknowledged: resent later */
+            return deliver(c, f->msg_id, f->data, f->len, NULL, 1, f->channel, f->flags);
         }
         if (f->msg_id == L->next_id) {
             L->next_id++;
-            deliver(p, f->flags, f->data, f->len, NULL, 1);
-            drain_ordered(p, L);
-            return 0;
+            int rc = deliver(c, f->msg_id, f->data, f->len, NULL, 1, f->channel, f->flags);
+            if (rc < 0)
+                return rc;
+            return drain_ordered(c, L);
         }
     }
     if (!m) {
@@ -740,35 +1005,37 @@ static int on_msg(weft__peer *p, const weft__msg_frame *f)
          * always taken: it is what frees the buffer, so no deadlock. */
         int next_ordered = kind == WEFT_SEND_ORDERED && f->msg_id == L->next_id;
         if (!next_ordered &&
-            (p->rx_msgs >= WEFT__RX_MSGS_MAX ||
-             p->rx_buffered + f->total_len >
-                 2ull * e->cfg.recv_window_bytes + e->cfg.max_message_bytes)) {
-            e->st.rx_refused++;
+            (c->rx_msgs >= WEFT__RX_MSGS_MAX ||
+             c->rx_buffered + f->total_len >
+                 2ull * env->cfg->recv_window_bytes + env->cfg->max_message_bytes)) {
+            env->st->rx_refused++;
             return WEFT_ERR_AGAIN;
         }
-        m = weft__calloc(e->a, sizeof *m);
+        m = weft__calloc(env->a, sizeof *m);
         if (!m)
             return WEFT_ERR_NOMEM;
-        m->buf = weft__buf_get(e, f->total_len);
+        m->buf = weft__bufpool_get(env->pool, f->total_len ? f->total_len : 1);
         if (!m->buf) {
-            weft__free(e->a, m);
+            weft__free(env->a, m);
             return WEFT_ERR_NOMEM;
         }
         m->msg_id = f->msg_id;
         m->flags = f->flags;
+        m->channel = f->channel;
         m->total_len = (uint32_t)f->total_len;
-        weft__rset_init(&m->got, e->a, 4096);
+        weft__rset_init(&m->got, env->a, 4096);
         if (weft__u64map_put(&L->pending, f->msg_id, m) < 0) {
-            free_rxmsg(p, m);
+            free_rxmsg(c, m);
             return WEFT_ERR_NOMEM;
         }
-        p->rx_msgs++;
-        p->rx_buffered += f->total_len;
-    } else if (m->total_len != f->total_len || m->flags != f->flags) {
+        c->rx_msgs++;
+        c->rx_buffered += f->total_len;
+    } else if (m->total_len != f->total_len || m->flags != f->flags ||
+               m->channel != f->channel) {
         return WEFT_ERR_PROTO;
     }
     if (m->complete) {
-        e->st.drop_dup_msg++;
+        env->st->drop_dup_msg++;
         return 0;
     }
     if (whole) {
@@ -780,49 +1047,64 @@ static int on_msg(weft__peer *p, const weft__msg_frame *f)
         if (fresh < 0)
             return (int)fresh;
         if (fresh == 0)
-            e->st.drop_dup_msg++;
+            env->st->drop_dup_msg++;
         memcpy(m->buf + f->offset, f->data, f->len);
         m->have += (uint64_t)fresh;
     }
     if (m->have < m->total_len)
         return 0;
-    m->complete = 1;
     if (kind == WEFT_SEND_UNORDERED) {
+        int rc = lane_mark_delivered(L, m->msg_id);
+        if (rc < 0)
+            return rc; /* kept incomplete-looking: redelivered on resend */
+        m->complete = 1;
         weft__u64map_del(&L->pending, m->msg_id);
-        p->rx_msgs--;
-        p->rx_buffered -= m->total_len;
-        lane_mark_delivered(L, m->msg_id);
+        c->rx_msgs--;
+        c->rx_buffered -= m->total_len;
         uint8_t *buf = m->buf;
         m->buf = NULL;
-        deliver(p, m->flags, buf, m->total_len, buf, 0);
-        free_rxmsg(p, m);
-    } else {
-        drain_ordered(p, L);
+        rc = deliver(c, m->msg_id, buf, m->total_len, buf, 0, m->channel, m->flags);
+        free_rxmsg(c, m);
+        return rc;
+    }
+    m->complete = 1;
+    return drain_ordered(c, L);
+}
+
+int weft__conn_consumed(weft__conn *c, size_t len)
+{
+    uint32_t win = c->env->cfg->recv_window_bytes;
+    c->rx_consumed += len;
+    /* Extend credit once a quarter of the window was used (RFC 9000 §4.2
+     * leaves the policy open; a quarter keeps senders streaming). */
+    if (c->live && c->rx_consumed + win - c->rx_limit_sent >= win / 4 && !c->max_data_due) {
+        c->max_data_due = 1;
+        return 1;
     }
     return 0;
 }
 
-void weft__conn_consumed(weft__peer *p, size_t len)
+int weft__conn_receipt(weft__conn *c, uint8_t lane, uint64_t msg_id)
 {
-    uint32_t win = p->e->cfg.recv_window_bytes;
-    p->rx_consumed += len;
-    /* Extend credit once a quarter of the window was used (RFC 9000 §4.2
-     * leaves the policy open; a quarter keeps senders streaming). */
-    if (p->rx_consumed + win - p->rx_limit_sent >= win / 4 && !p->max_data_due) {
-        p->max_data_due = 1;
-        weft__peer_wants_send(p);
-    }
+    if (!c->live || c->rcpt_n >= WEFT__RCPT_PENDING_MAX || rcpt_reserve(c, 1) < 0)
+        return 0;
+    c->rcpt_q[(c->rcpt_head + c->rcpt_n++) & (c->rcpt_cap - 1)] =
+        (weft__rcpt){msg_id, lane};
+    return 1;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Packet input and timers                                                   */
 
-int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
+int weft__conn_on_packet(weft__conn *c, uint64_t pn, uint8_t *pl, size_t len,
                          uint64_t now_us)
 {
     int eliciting = 0, rc = 0, refused = 0;
     size_t pos = 0;
     weft__frame f;
+    if (!c->live)
+        return WEFT_ERR_STATE;
+    c->last_recv_us = now_us;
     while (pos < len) {
         ptrdiff_t n = weft__frame_decode(pl + pos, len - pos, &f);
         if (n <= 0) {
@@ -837,11 +1119,11 @@ int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
             eliciting = 1;
             break;
         case WEFT__F_ACK:
-            rc = on_ack(p, &f.u.ack, now_us);
+            rc = on_ack(c, &f.u.ack, now_us);
             break;
         case WEFT__F_MSG:
             eliciting = 1;
-            rc = on_msg(p, &f.u.msg);
+            rc = on_msg(c, &f.u.msg);
             if (rc == WEFT_ERR_AGAIN) {
                 refused = 1; /* keep going: later frames may be taken */
                 rc = 0;
@@ -849,11 +1131,15 @@ int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
             break;
         case WEFT__F_MAX_DATA:
             eliciting = 1;
-            if (f.u.max_data > p->fc_limit)
-                p->fc_limit = f.u.max_data;
+            if (f.u.max_data > c->fc_limit)
+                c->fc_limit = f.u.max_data;
+            break;
+        case WEFT__F_RECEIPT:
+            eliciting = 1;
+            on_receipts(c, &f.u.receipt);
             break;
         case WEFT__F_CLOSE:
-            p->close_reason = f.u.close_reason;
+            c->close_reason = f.u.close_reason;
             return WEFT_ERR_PEER_CLOSED;
         default:
             rc = WEFT_ERR_PROTO;
@@ -861,27 +1147,30 @@ int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
         if (rc < 0)
             break;
     }
-    p->last_recv_us = now_us;
+    c->last_recv_us = now_us;
     if (refused)
-        return rc; /* not acknowledged: the sender will resend it all */
-    uint64_t largest = weft__rset_max(&p->rx_pns);
-    int out_of_order = p->rx_pns.n && pn < largest;
-    weft__rset_add(&p->rx_pns, pn, pn);
+        return rc < 0 ? rc : WEFT_ERR_AGAIN; /* not acknowledged: resent */
+    if (rc < 0)
+        return rc;
+    uint64_t largest = weft__rset_max(&c->rx_pns);
+    int out_of_order = c->rx_pns.n && pn < largest;
+    if (weft__rset_add(&c->rx_pns, pn, pn) < 0)
+        return WEFT_ERR_NOMEM; /* not acknowledged: resent (duplicates of
+                                  what was taken are recognised) */
     if (!out_of_order)
-        p->rx_largest_us = now_us;
+        c->rx_largest_us = now_us;
     if (eliciting) {
-        p->ack_needed = 1;
+        c->ack_needed = 1;
         /* RFC 9000 §13.2.1-2: every second ack-eliciting packet, or at
          * once on reordering; otherwise within max_ack_delay. */
-        if (++p->unacked_eliciting >= WEFT__ACK_EVERY || out_of_order) {
-            p->ack_now = 1;
-            p->ack_due_us = 0;
-        } else if (!p->ack_due_us) {
-            p->ack_due_us = now_us + WEFT__MAX_ACK_DELAY_US;
+        if (++c->unacked_eliciting >= WEFT__ACK_EVERY || out_of_order) {
+            c->ack_now = 1;
+            c->ack_due_us = 0;
+        } else if (!c->ack_due_us) {
+            c->ack_due_us = now_us + WEFT__MAX_ACK_DELAY_US;
         }
     }
-    p->last_recv_us = now_us;
-    return rc;
+    return 0;
 }
 
 /*
@@ -891,88 +1180,87 @@ int weft__conn_on_packet(weft__peer *p, uint64_t pn, uint8_t *pl, size_t len,
  * unacknowledged data in probes).  Under heavy loss this keeps a probe
  * useful even when its predecessors and their ACKs all vanished.
  */
-static void pto_requeue(weft__peer *p)
+static void pto_requeue(weft__conn *c)
 {
     int n = 0;
-    for (uint64_t pn = p->sent_base; pn < p->pn_next && n < 2; pn++) {
-        weft__sent *s = sent_at(p, pn);
+    for (uint64_t pn = c->sent_base; pn < c->pn_next && n < 2; pn++) {
+        weft__sent *s = sent_at(c, pn);
         if (s->state != 1 || !s->ack_eliciting || s->mtu_probe)
             continue;
+        if (requeue(c, s) < 0)
+            break; /* stays outstanding: the next PTO tries again */
         s->state = 0;
         if (s->in_flight)
-            weft__cc_on_discarded(&p->cc, s->size);
-        for (uint32_t i = 0; i < s->nfrag; i++)
-            rtx_push(p, msg_prio(s->frags[i].m->flags), s->frags[i], 0);
-        weft__free(p->e->a, s->frags);
-        s->frags = NULL;
-        s->nfrag = 0;
-        if (s->had_max_data)
-            p->max_data_due = 1;
-        p->e->st.retransmits++;
+            weft__cc_on_discarded(&c->cc, s->size);
+        c->env->st->retransmits++;
         n++;
     }
-    pop_done(p);
+    pop_done(c);
 }
 
-static uint64_t pto_deadline(const weft__peer *p)
+static uint64_t pto_deadline(const weft__conn *c)
 {
     /* RFC 9002 §6.2.1: PTO from the last ack-eliciting packet, doubling
      * per consecutive expiry. */
-    uint64_t pto = weft__rtt_pto_us(&p->rtt, WEFT__MAX_ACK_DELAY_US);
-    return p->last_ack_eliciting_us + (pto << WEFT__MIN(p->pto_count, PTO_MAX_BACKOFF));
+    uint64_t pto = weft__rtt_pto_us(&c->rtt, WEFT__MAX_ACK_DELAY_US);
+    return c->last_ack_eliciting_us + (pto << WEFT__MIN(c->pto_count, PTO_MAX_BACKOFF));
 }
 
-static int has_eliciting_in_flight(const weft__peer *p)
+static int has_eliciting_in_flight(const weft__conn *c)
 {
-    return p->cc.bytes_in_flight > 0;
+    return c->cc.bytes_in_flight > 0;
 }
 
-uint64_t weft__conn_deadline(const weft__peer *p)
+uint64_t weft__conn_deadline(const weft__conn *c, uint64_t now_us)
 {
-    const weft_config *c = &p->e->cfg;
-    uint64_t t = p->last_recv_us + (uint64_t)c->unreachable_ms * 1000;
-    if (p->loss_time_us && p->loss_time_us < t)
-        t = p->loss_time_us;
-    else if (!p->loss_time_us && has_eliciting_in_flight(p)) {
-        uint64_t d = pto_deadline(p);
+    const weft_config *cfg = c->env->cfg;
+    if (!c->live)
+        return UINT64_MAX;
+    uint64_t t = c->last_recv_us + (uint64_t)cfg->unreachable_ms * 1000;
+    if (c->loss_time_us && c->loss_time_us < t)
+        t = c->loss_time_us;
+    else if (!c->loss_time_us && has_eliciting_in_flight(c)) {
+        uint64_t d = pto_deadline(c);
         if (d < t)
             t = d;
     }
-    if (p->ack_due_us && p->ack_due_us < t)
-        t = p->ack_due_us;
-    uint64_t ka = p->last_send_us + (uint64_t)c->keepalive_ms * 1000;
+    if (c->ack_due_us && c->ack_due_us < t)
+        t = c->ack_due_us;
+    uint64_t ka = c->last_send_us + (uint64_t)cfg->keepalive_ms * 1000;
     if (ka < t)
         t = ka;
-    if (data_ready(p)) {
-        uint64_t pace = weft__pacer_next_us((weft__pacer *)&p->pacer, &p->cc, &p->rtt, p->mtu, p->e->now_us);
+    if (data_ready(c)) {
+        uint64_t pace = weft__pacer_next_us((weft__pacer *)&c->pacer, &c->cc, &c->rtt, c->mtu, now_us);
         if (pace < t)
             t = pace;
     }
     return t;
 }
 
-int weft__conn_on_timer(weft__peer *p, uint64_t now_us)
+int weft__conn_on_timer(weft__conn *c, uint64_t now_us)
 {
-    const weft_config *c = &p->e->cfg;
-    if (now_us >= p->last_recv_us + (uint64_t)c->unreachable_ms * 1000)
+    const weft_config *cfg = c->env->cfg;
+    if (!c->live)
+        return 0;
+    if (now_us >= c->last_recv_us + (uint64_t)cfg->unreachable_ms * 1000)
         return 1;
-    if (p->loss_time_us && now_us >= p->loss_time_us) {
-        detect_lost(p, now_us);
-        pop_done(p);
-    } else if (!p->loss_time_us && has_eliciting_in_flight(p) &&
-               now_us >= pto_deadline(p)) {
+    if (c->loss_time_us && now_us >= c->loss_time_us) {
+        detect_lost(c, now_us);
+        pop_done(c);
+    } else if (!c->loss_time_us && has_eliciting_in_flight(c) &&
+               now_us >= pto_deadline(c)) {
         /* Probe timeout: one ack-eliciting probe; its ACK lets the time
          * threshold find what was lost (RFC 9002 §6.2.4). */
-        p->pto_count++;
-        pto_requeue(p);
-        p->ping_due = 1;
-        p->probes_due = 2;
+        c->pto_count++;
+        pto_requeue(c);
+        c->ping_due = 1;
+        c->probes_due = 2;
     }
-    if (p->ack_due_us && now_us >= p->ack_due_us) {
-        p->ack_due_us = 0;
-        p->ack_now = 1;
+    if (c->ack_due_us && now_us >= c->ack_due_us) {
+        c->ack_due_us = 0;
+        c->ack_now = 1;
     }
-    if (now_us >= p->last_send_us + (uint64_t)c->keepalive_ms * 1000)
-        p->ping_due = 1;
+    if (now_us >= c->last_send_us + (uint64_t)cfg->keepalive_ms * 1000)
+        c->ping_due = 1;
     return 0;
 }

@@ -1,54 +1,42 @@
 /*
- * member.c -- membership inside the engine: the SWIM/Lifeguard instance
- * (swim.c) shares the engine's socket, clock and event queue.  Packets of
- * type 0x20 go to it, its datagrams leave before session data (probes must
- * not starve behind a bulk transfer, or a busy node would look dead), its
- * timer joins the engine's expiry, and its events become WEFT_EV_MEMBER_*.
+ * module.c -- membership as a protocol module of the engine
+ * (<weft/module.h>, <weft/membership.h>).
+ *
+ * The SWIM/Lifeguard instance (swim.h) owns datagram type 0x20: the
+ * engine hands it those datagrams, sends its datagrams before session data
+ * (probes must not starve behind a bulk transfer, or a busy node would
+ * look dead), runs its timer, and queues its events (WEFT_EVF_MEMBER) for
+ * the application and the other modules.  It also tells the engine where
+ * a member can be reached, so weft_engine_send opens sessions on demand.
  * No session is needed per member: membership traffic is sealed under a
  * key derived from the network key and self-claims are signed (swim.c).
+ *
+ * This file includes only public headers and its own folder: the engine is
+ * reached through <weft/module.h> alone.
  */
 #include <string.h>
 
-#include "core/engine_internal.h"
-#include "membership/swim.h"
+#include "weft/crypto.h"
+#include "weft/membership.h"
+#include "weft/module.h"
 #include "base/util.h"
+#include "membership/swim.h"
 
-int weft__member_init(weft__engine *e, uint64_t now_us)
+typedef struct member_mod {
+    weft_engine *e;
+    weft__swim *swim;
+    weft_env env;              /* what the SWIM instance draws on */
+} member_mod;
+
+static const char MOD_NAME[] = "membership";
+
+static void rand_fill(void *ctx, uint8_t *buf, size_t len)
 {
-    const weft_config *c = &e->cfg;
-    if (!c->membership)
-        return 0;
-    weft__swim_config sc;
-    if (c->profile == WEFT_PROFILE_WAN)
-        weft__swim_config_wan(&sc);
-    else
-        weft__swim_config_lan(&sc);
-    if (c->max_peers)
-        sc.max_members = c->max_peers;
-    if (c->probe_interval_ms)
-        sc.probe_interval_ms = c->probe_interval_ms;
-    if (c->probe_timeout_ms)
-        sc.probe_timeout_ms = c->probe_timeout_ms;
-    if (c->suspicion_mult)
-        sc.suspicion_mult = c->suspicion_mult;
-    if (c->pushpull_interval_ms)
-        sc.pushpull_interval_ms = c->pushpull_interval_ms;
-    sc.incarnation_start = c->incarnation_start;
-    e->swim_env.alloc = e->a;
-    e->swim_env.crypto = e->c;
-    e->swim_env.rand = e->rnd;
-    return weft__swim_new(&e->swim, &sc, &e->swim_env, c->identity_secret,
-                          c->network_key, NULL, now_us);
+    weft_host_random(ctx, buf, len);
 }
 
-void weft__member_free(weft__engine *e)
-{
-    weft__swim_del(e->swim);
-    e->swim = NULL;
-}
-
-/* Moves membership events into the engine's queue. */
-void weft__member_pump(weft__engine *e)
+/* Moves the instance's events into the engine's queue. */
+static void pump(member_mod *mm)
 {
     static const int map[] = {
         [WEFT__SWIM_EV_JOINED] = WEFT_EV_MEMBER_JOINED,
@@ -60,69 +48,236 @@ void weft__member_pump(weft__engine *e)
         [WEFT__SWIM_EV_REJOINED] = WEFT_EV_MEMBER_REJOINED,
         [WEFT__SWIM_EV_REFUSED] = WEFT_EV_MEMBER_REFUSED,
     };
+    static const int state[] = {
+        [WEFT__SWIM_EV_JOINED] = WEFT_MEMBER_ALIVE,
+        [WEFT__SWIM_EV_UPDATED] = WEFT_MEMBER_ALIVE,
+        [WEFT__SWIM_EV_SUSPECT] = WEFT_MEMBER_SUSPECT,
+        [WEFT__SWIM_EV_ALIVE] = WEFT_MEMBER_ALIVE,
+        [WEFT__SWIM_EV_FAILED] = WEFT_MEMBER_DEAD,
+        [WEFT__SWIM_EV_LEFT] = WEFT_MEMBER_LEFT,
+        [WEFT__SWIM_EV_REJOINED] = WEFT_MEMBER_ALIVE,
+        [WEFT__SWIM_EV_REFUSED] = WEFT_MEMBER_DEAD,
+    };
     weft__swim_event sev;
-    if (!e->swim)
-        return;
-    while (weft__swim_poll(e->swim, &sev)) {
+    while (weft__swim_poll(mm->swim, &sev)) {
         if (sev.type <= 0 || sev.type > WEFT__SWIM_EV_REFUSED)
             continue;
-        if (weft__ev_push(e, map[sev.type], NULL, 0, 0, NULL, 0, NULL, 0) < 0)
-            return;
-        weft__event_q *q = &e->evq[(e->evq_head + e->evq_n - 1) & (e->evq_cap - 1)];
-        q->ev.peer = sev.id;
-        q->ev.addr = sev.addr;
-        q->ev.incarnation = sev.incarnation;
-        memcpy(q->ev.name, sev.name, sizeof q->ev.name);
+        weft_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = map[sev.type];
+        ev.peer = sev.id;
+        ev.addr = sev.addr;
+        ev.u.member.incarnation = sev.incarnation;
+        ev.u.member.state = state[sev.type];
+        _Static_assert(sizeof ev.u.member.name == sizeof sev.name, "member name size");
+        memcpy(ev.u.member.name, sev.name, sizeof ev.u.member.name);
+        if (weft_host_emit(mm->e, mm, &ev) < 0)
+            return; /* counted by the engine (events_dropped) */
     }
 }
 
-/* The common entry check of the calls below: misuse, membership off, and
- * the engine's clock moved to now. */
-static int enter(weft__engine *e, uint64_t now_us)
-{
-    if (!e)
-        return WEFT_ERR_INVAL;
-    if (!e->swim)
-        return WEFT_ERR_STATE;
-    e->now_us = now_us;
-    return 0;
-}
+/* ------------------------------------------------------------------------ */
+/* Module operations                                                         */
 
-int weft_engine_set_addr(weft_engine *e, const weft_addr *addr, uint64_t now_us)
+static int on_datagram(void *m, const weft_addr *from, const uint8_t *pkt, size_t len,
+                       uint64_t now_us)
 {
-    int rc = addr ? enter(e, now_us) : WEFT_ERR_INVAL;
-    if (rc < 0)
-        return rc;
-    rc = weft__swim_set_addr(e->swim, addr, now_us);
-    weft__member_pump(e);
+    member_mod *mm = m;
+    int rc = weft__swim_recv(mm->swim, from, pkt, len, now_us);
+    pump(mm);
     return rc;
 }
 
-int weft_engine_join(weft_engine *e, const weft_addr *seed, uint64_t now_us)
+static ptrdiff_t write_(void *m, weft_addr *to, uint8_t *buf, size_t cap, uint64_t now_us)
 {
-    int rc = seed ? enter(e, now_us) : WEFT_ERR_INVAL;
-    if (rc < 0)
-        return rc;
-    return weft__swim_join(e->swim, seed, now_us);
+    return weft__swim_write(((member_mod *)m)->swim, to, buf, cap, now_us);
 }
 
-int weft_engine_leave(weft_engine *e, uint64_t now_us)
+static uint64_t expiry(const void *m)
 {
-    int rc = enter(e, now_us);
-    if (rc < 0)
-        return rc;
-    return weft__swim_leave(e->swim, now_us);
+    return weft__swim_expiry(((const member_mod *)m)->swim);
 }
 
-int weft_engine_set_meta(weft_engine *e, const char *name, const char *status,
-                         const weft_tag *tags, size_t ntags, uint64_t now_us)
+static int handle_expiry(void *m, uint64_t now_us)
 {
-    int rc = ntags && !tags ? WEFT_ERR_INVAL : enter(e, now_us);
-    if (rc < 0)
-        return rc;
+    member_mod *mm = m;
+    int rc = weft__swim_handle_expiry(mm->swim, now_us);
+    pump(mm);
+    return rc;
+}
+
+static int resolve(void *m, const weft_node_id *id, weft_addr *out)
+{
+    weft__swim_member_info mi;
+    if (weft__swim_member_find(((member_mod *)m)->swim, id, &mi) < 0 || mi.is_self ||
+        (mi.state != WEFT__SWIM_ALIVE && mi.state != WEFT__SWIM_SUSPECT) || !mi.addr.family)
+        return WEFT_ERR_NOT_FOUND;
+    *out = mi.addr;
+    return 0;
+}
+
+static const char *event_name(int type)
+{
+    switch (type) {
+    case WEFT_EV_MEMBER_JOINED: return "member-joined";
+    case WEFT_EV_MEMBER_UPDATED: return "member-updated";
+    case WEFT_EV_MEMBER_SUSPECT: return "member-suspect";
+    case WEFT_EV_MEMBER_ALIVE: return "member-alive";
+    case WEFT_EV_MEMBER_FAILED: return "member-failed";
+    case WEFT_EV_MEMBER_LEFT: return "member-left";
+    case WEFT_EV_MEMBER_REJOINED: return "member-rejoined";
+    case WEFT_EV_MEMBER_REFUSED: return "member-refused";
+    default: return NULL;
+    }
+}
+
+static void free_(void *m)
+{
+    member_mod *mm = m;
+    weft__swim_del(mm->swim);
+    weft__free(weft_host_allocator(mm->e), mm);
+}
+
+static const weft_module_ops member_ops = {
+    .version = WEFT_MODULE_OPS_VERSION,
+    .name = MOD_NAME,
+    .pkt_type = WEFT__SWIM_PKT_TYPE,
+    .event_family = WEFT_EVF_MEMBER,
+    .on_datagram = on_datagram,
+    .write = write_,
+    .expiry = expiry,
+    .handle_expiry = handle_expiry,
+    .resolve = resolve,
+    .event_name = event_name,
+    .free = free_,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                                */
+
+static size_t config_size(int version)
+{
+    return version == WEFT_MEMBERSHIP_CONFIG_V1 ? sizeof(weft_membership_config) : 0;
+}
+
+void weft_membership_config_default_versioned(int version, weft_membership_config *c)
+{
+    size_t n = config_size(version);
+    if (!c || !n)
+        return;
+    weft_membership_config d;
+    memset(&d, 0, sizeof d);
+    d.profile = WEFT_PROFILE_LAN;
+    d.max_peers = 4096;
+    memcpy(c, &d, n);
+}
+
+int weft_membership_attach_versioned(weft_engine *e, int version,
+                                     const weft_membership_config *cfg, uint64_t now_us)
+{
+    size_t n = config_size(version);
+    if (!n)
+        return WEFT_ERR_VERSION_MISMATCH;
+    if (!e || !cfg)
+        return WEFT_ERR_INVAL;
+    if (weft_host_module(e, MOD_NAME))
+        return WEFT_ERR_EXISTS;
+    weft_membership_config c;
+    weft_membership_config_default(&c);
+    memcpy(&c, cfg, n);
+    if (c.profile != WEFT_PROFILE_LAN && c.profile != WEFT_PROFILE_WAN)
+        return WEFT_ERR_CONFIG;
+
+    weft__swim_config sc;
+    if (c.profile == WEFT_PROFILE_WAN)
+        weft__swim_config_wan(&sc);
+    else
+        weft__swim_config_lan(&sc);
+    if (c.max_peers)
+        sc.max_members = c.max_peers;
+    if (c.probe_interval_ms)
+        sc.probe_interval_ms = c.probe_interval_ms;
+    if (c.probe_timeout_ms)
+        sc.probe_timeout_ms = c.probe_timeout_ms;
+    if (c.suspicion_mult)
+        sc.suspicion_mult = c.suspicion_mult;
+    if (c.pushpull_interval_ms)
+        sc.pushpull_interval_ms = c.pushpull_interval_ms;
+    sc.incarnation_start = c.incarnation_start;
+
+    const weft_allocator *a = weft_host_allocator(e);
+    member_mod *mm = weft__calloc(a, sizeof *mm);
+    if (!mm)
+        return WEFT_ERR_NOMEM;
+    mm->e = e;
+    mm->env.alloc = a;
+    mm->env.crypto = weft_host_crypto(e);
+    mm->env.rand.ctx = e;
+    mm->env.rand.fill = rand_fill;
+    const uint8_t *secret, *netkey;
+    weft_host_keys(e, &secret, &netkey);
+    weft_host_enter(e, now_us);
+    int rc = weft__swim_new(&mm->swim, &sc, &mm->env, secret, netkey, NULL, now_us);
+    if (rc == 0)
+        rc = weft_host_register(e, &member_ops, mm);
+    if (rc < 0) {
+        weft__swim_del(mm->swim);
+        weft__free(a, mm);
+    }
+    weft_host_leave(e);
+    return rc;
+}
+
+static member_mod *get(const weft_engine *e)
+{
+    return e ? weft_host_module(e, MOD_NAME) : NULL;
+}
+
+/* The common frame of the calls below that change state: misuse,
+ * membership off, the engine's clock moved to now; events pumped and the
+ * driver woken at the end. */
+#define MEMBER_CALL(e, now_us, expr)                                           \
+    do {                                                                       \
+        member_mod *mm_ = get(e);                                              \
+        if (!mm_)                                                              \
+            return (e) ? WEFT_ERR_STATE : WEFT_ERR_INVAL;                      \
+        weft_host_enter((e), (now_us));                                        \
+        weft__swim *swim = mm_->swim;                                          \
+        int rc_ = (expr);                                                      \
+        pump(mm_);                                                             \
+        weft_host_leave(e);                                                    \
+        return rc_;                                                            \
+    } while (0)
+
+int weft_membership_set_addr(weft_engine *e, const weft_addr *addr, uint64_t now_us)
+{
+    if (!addr)
+        return WEFT_ERR_INVAL;
+    MEMBER_CALL(e, now_us, weft__swim_set_addr(swim, addr, now_us));
+}
+
+int weft_membership_join(weft_engine *e, const weft_addr *seed, uint64_t now_us)
+{
+    if (!seed)
+        return WEFT_ERR_INVAL;
+    MEMBER_CALL(e, now_us, weft__swim_join(swim, seed, now_us));
+}
+
+int weft_membership_leave(weft_engine *e, uint64_t now_us)
+{
+    MEMBER_CALL(e, now_us, weft__swim_leave(swim, now_us));
+}
+
+int weft_membership_set_meta(weft_engine *e, const char *name, const char *status,
+                             const weft_tag *tags, size_t ntags, uint64_t now_us)
+{
+    if (ntags && !tags)
+        return WEFT_ERR_INVAL;
     /* weft_tag and weft__swim_tag have the same layout by design */
-    return weft__swim_set_meta(e->swim, name, status, (const weft__swim_tag *)tags,
-                               ntags, now_us);
+    _Static_assert(sizeof(weft_tag) == sizeof(weft__swim_tag), "tag layout");
+    MEMBER_CALL(e, now_us,
+                weft__swim_set_meta(swim, name, status, (const weft__swim_tag *)tags, ntags,
+                                    now_us));
 }
 
 static void to_public(const weft__swim_member_info *in, weft_member *out)
@@ -143,33 +298,35 @@ static void to_public(const weft__swim_member_info *in, weft_member *out)
     out->is_self = in->is_self;
 }
 
-size_t weft_engine_member_count(const weft_engine *e)
+size_t weft_membership_count(const weft_engine *e)
 {
-    return e && e->swim ? weft__swim_member_count(e->swim) : 0;
+    member_mod *mm = get(e);
+    return mm ? weft__swim_member_count(mm->swim) : 0;
 }
 
-int weft_engine_member_at(const weft_engine *e, size_t i, weft_member *out)
+int weft_membership_at(const weft_engine *e, size_t i, weft_member *out)
 {
     weft__swim_member_info mi;
     if (!e || !out)
         return WEFT_ERR_INVAL;
-    if (!e->swim)
+    member_mod *mm = get(e);
+    if (!mm)
         return WEFT_ERR_STATE;
-    int rc = weft__swim_member_at(e->swim, i, &mi);
+    int rc = weft__swim_member_at(mm->swim, i, &mi);
     if (rc == 0)
         to_public(&mi, out);
     return rc;
 }
 
-int weft_engine_member_find(const weft_engine *e, const weft_node_id *id,
-                            weft_member *out)
+int weft_membership_find(const weft_engine *e, const weft_node_id *id, weft_member *out)
 {
     weft__swim_member_info mi;
     if (!e || !id || !out)
         return WEFT_ERR_INVAL;
-    if (!e->swim)
+    member_mod *mm = get(e);
+    if (!mm)
         return WEFT_ERR_STATE;
-    int rc = weft__swim_member_find(e->swim, id, &mi);
+    int rc = weft__swim_member_find(mm->swim, id, &mi);
     if (rc == 0)
         to_public(&mi, out);
     return rc;
@@ -181,16 +338,17 @@ int weft_tag_next(const uint8_t *tags, size_t len, size_t *off, const char **key
     return weft__swim_tag_next(tags, len, off, key, klen, val, vlen);
 }
 
-int weft_engine_membership_stats(const weft_engine *e, weft_membership_stats *out)
+int weft_membership_stats_get(const weft_engine *e, weft_membership_stats *out)
 {
     if (!e || !out)
         return WEFT_ERR_INVAL;
-    if (!e->swim)
+    member_mod *mm = get(e);
+    if (!mm)
         return WEFT_ERR_STATE;
     weft__swim_stats st;
     weft__swim_counts c;
-    weft__swim_stats_get(e->swim, &st);
-    weft__swim_counts_get(e->swim, &c);
+    weft__swim_stats_get(mm->swim, &st);
+    weft__swim_counts_get(mm->swim, &c);
     memset(out, 0, sizeof *out);
     out->alive = c.alive;
     out->suspect = c.suspect;
@@ -221,24 +379,5 @@ const char *weft_member_state_name(int state)
     case WEFT_MEMBER_DEAD: return "failed";
     case WEFT_MEMBER_LEFT: return "left";
     default: return "unknown";
-    }
-}
-
-const char *weft_event_name(int type)
-{
-    switch (type) {
-    case WEFT_EV_PEER_UP: return "peer-up";
-    case WEFT_EV_PEER_DOWN: return "peer-down";
-    case WEFT_EV_MESSAGE: return "message";
-    case WEFT_EV_HANDSHAKE_FAILED: return "handshake-failed";
-    case WEFT_EV_MEMBER_JOINED: return "member-joined";
-    case WEFT_EV_MEMBER_UPDATED: return "member-updated";
-    case WEFT_EV_MEMBER_SUSPECT: return "member-suspect";
-    case WEFT_EV_MEMBER_ALIVE: return "member-alive";
-    case WEFT_EV_MEMBER_FAILED: return "member-failed";
-    case WEFT_EV_MEMBER_LEFT: return "member-left";
-    case WEFT_EV_MEMBER_REJOINED: return "member-rejoined";
-    case WEFT_EV_MEMBER_REFUSED: return "member-refused";
-    default: return "none";
     }
 }

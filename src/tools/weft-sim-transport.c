@@ -69,30 +69,30 @@ static uint8_t pattern(uint32_t idx, size_t j)
 
 static void on_message(tctx *c, const weft_event *ev)
 {
-    if (ev->len < TR_HDR) {
+    if (ev->u.message.len < TR_HDR) {
         report_fail(c->r, "messages arrive intact", "short message (%zu B)",
-                    ev->len);
+                    ev->u.message.len);
         return;
     }
-    uint32_t idx = weft__get_u32(ev->data), len = weft__get_u32(ev->data + 4);
-    uint32_t fl = weft__get_u32(ev->data + 8);
-    if (idx >= c->m || len != ev->len || len != c->size[idx] ||
+    uint32_t idx = weft__get_u32(ev->u.message.data), len = weft__get_u32(ev->u.message.data + 4);
+    uint32_t fl = weft__get_u32(ev->u.message.data + 8);
+    if (idx >= c->m || len != ev->u.message.len || len != c->size[idx] ||
         fl != c->flags[idx]) {
         report_fail(c->r, "messages arrive intact", "bad header idx %u len %u",
                     idx, len);
         return;
     }
-    for (size_t j = TR_HDR; j < ev->len; j++) {
-        if (ev->data[j] != pattern(idx, j)) {
+    for (size_t j = TR_HDR; j < ev->u.message.len; j++) {
+        if (ev->u.message.data[j] != pattern(idx, j)) {
             report_fail(c->r, "messages arrive intact",
                         "message %u differs at byte %zu", idx, j);
             return;
         }
     }
     uint32_t want = WEFT_SEND_PRIO_MASK | WEFT_SEND_KIND_MASK;
-    if ((ev->flags & want) != fl)
+    if ((ev->u.message.flags & want) != fl)
         report_fail(c->r, "delivered with the flags it was sent with",
-                    "message %u flags 0x%x, sent 0x%x", idx, ev->flags, fl);
+                    "message %u flags 0x%x, sent 0x%x", idx, ev->u.message.flags, fl);
     if (++c->got[idx] > 1)
         report_fail(c->r, "each message delivered exactly once",
                     "message %u delivered twice", idx);
@@ -105,7 +105,7 @@ static void on_message(tctx *c, const weft_event *ev)
         c->last_ordered[p] = idx;
     }
     c->delivered++;
-    c->bytes += ev->len;
+    c->bytes += ev->u.message.len;
 }
 
 /* Drains the engine's events after each call into it. */
@@ -127,7 +127,7 @@ static void pump(host *h)
                 on_message(h->c, &ev);
             else
                 report_fail(h->c->r, "only node 1 receives messages",
-                            "node 0 got %zu B", ev.len);
+                            "node 0 got %zu B", ev.u.message.len);
             break;
         default:
             break;
@@ -238,8 +238,8 @@ static int send_pending(tctx *c, uint64_t now_us)
         weft__put_u32(c->buf + 12, 0);
         for (size_t j = TR_HDR; j < len; j++)
             c->buf[j] = pattern((uint32_t)i, j);
-        int rc = weft_engine_send(h->e, &h->peer, c->buf, len, c->flags[i],
-                                  now_us);
+        int rc = (int)weft_engine_send(h->e, &h->peer, WEFT_CHANNEL_APP, c->buf, len,
+                                       c->flags[i], now_us);
         if (rc == WEFT_ERR_AGAIN)
             break; /* queue full: retry next slice */
         if (rc < 0) {

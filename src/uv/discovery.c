@@ -185,7 +185,7 @@ static void on_beacon(weft_discovery *d, bsock *s, const uint8_t *buf, size_t le
     e->seq = b.seq;
     weft_engine *eng = weft_uv_node_engine(d->node);
     weft_member m;
-    if (weft_engine_member_find(eng, &b.id, &m) == 0 &&
+    if (weft_membership_find(eng, &b.id, &m) == 0 &&
         (m.state == WEFT_MEMBER_ALIVE || m.state == WEFT_MEMBER_SUSPECT)) {
         d->st.beacons_known++;
         return;
@@ -200,7 +200,7 @@ static void on_beacon(weft_discovery *d, bsock *s, const uint8_t *buf, size_t le
         return;
     }
     e->join_ms = now;
-    rc = weft_engine_join(eng, &to, uv_hrtime() / 1000u);
+    rc = weft_membership_join(eng, &to, uv_hrtime() / 1000u);
     weft_uv_node_flush(d->node);
     if (rc == 0)
         d->st.joins++;

@@ -110,15 +110,7 @@ struct weft_uv_node {
     int blocked; /* a socket is full: wait for UV_WRITABLE */
     int more_output; /* drain stopped at its bound: run again soon */
 
-    /* established peers, from PEER_UP/PEER_DOWN events */
-    weft_node_id *peers;
-    size_t npeers, peers_cap;
-
     int busy, again;
-    /* the event being handed to the callback: its data dies at the next
-     * engine call, so a send of (part of) it is copied first */
-    const uint8_t *ev_data;
-    size_t ev_len;
     int closing;
     int pending_handles;
     resolve_req *resolving;
@@ -204,45 +196,6 @@ static int sock_for(const weft_uv_node *n, const weft_addr *a)
         if (n->socks[i].family == fam)
             return (int)i;
     return -1;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Peer table (the engine offers no iteration; the daemon needs a list)   */
-
-static void peers_add(weft_uv_node *n, const weft_node_id *id)
-{
-    for (size_t i = 0; i < n->npeers; i++)
-        if (!memcmp(&n->peers[i], id, sizeof *id))
-            return;
-    if (n->npeers == n->peers_cap) {
-        if (n->peers_cap >= WEFT_UV_MAX_PEERS)
-            return; /* cap: listing is diagnostics only; the engine still works */
-        size_t cap = n->peers_cap ? n->peers_cap * 2 : 16;
-        if (cap > WEFT_UV_MAX_PEERS)
-            cap = WEFT_UV_MAX_PEERS;
-        weft_node_id *p = weft__realloc(n->alloc, n->peers, cap * sizeof *p);
-        if (!p)
-            return;
-        n->peers = p;
-        n->peers_cap = cap;
-    }
-    n->peers[n->npeers++] = *id;
-}
-
-static void peers_del(weft_uv_node *n, const weft_node_id *id)
-{
-    for (size_t i = 0; i < n->npeers; i++)
-        if (!memcmp(&n->peers[i], id, sizeof *id)) {
-            n->peers[i] = n->peers[--n->npeers];
-            return;
-        }
-}
-
-size_t weft_uv_node_peers(const weft_uv_node *n, weft_node_id *out, size_t cap)
-{
-    for (size_t i = 0; i < n->npeers && i < cap; i++)
-        out[i] = n->peers[i];
-    return n->npeers;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -363,18 +316,9 @@ static void dispatch(weft_uv_node *n)
     /* Bounded: the engine's event queue is itself capped; this bound only
      * guards against a bug looping forever. */
     /* After weft_uv_node_close() the user hears nothing but close_cb. */
-    for (int i = 0; i < 65536 && !n->closing && weft_engine_poll(n->engine, &ev); i++) {
-        if (ev.type == WEFT_EV_PEER_UP)
-            peers_add(n, &ev.peer);
-        else if (ev.type == WEFT_EV_PEER_DOWN)
-            peers_del(n, &ev.peer);
-        n->ev_data = ev.data;
-        n->ev_len = ev.len;
+    for (int i = 0; i < 65536 && !n->closing && weft_engine_poll(n->engine, &ev); i++)
         if (n->on_event)
             n->on_event(n, &ev, n->ud);
-        n->ev_data = NULL;
-        n->ev_len = 0;
-    }
 }
 
 static void pump_soon(weft_uv_node *n);
@@ -458,8 +402,9 @@ static void pump(weft_uv_node *n)
                 break;
             }
         }
-        if (!n->closing)
-            drain(n);
+        /* Events first: an ACK leaves only after the application was
+         * handed what it acknowledges (docs/ARCHITECTURE.md §Delivery),
+         * and replies made in the callbacks ride with those ACKs. */
         dispatch(n);
         if (!n->closing)
             drain(n);
@@ -507,6 +452,13 @@ static void pump_soon(weft_uv_node *n)
         n->idle_on = 1;
         uv_idle_start(&n->idle, on_idle);
     }
+}
+
+/* The engine's wake-up (weft_env.wakeup): an API call left output or
+ * events.  Called from inside the engine, so it only schedules. */
+static void on_wakeup(void *ctx)
+{
+    pump_soon(ctx);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -682,7 +634,6 @@ static void free_node(weft_uv_node *n)
     weft__free(a, n->out_tmp);
     weft__free(a, n->smsgs);
     weft__free(a, n->siov);
-    weft__free(a, n->peers);
     weft__free(a, n);
 }
 
@@ -747,10 +698,12 @@ int weft_uv_node_new(weft_uv_node **out, uv_loop_t *loop,
         e.crypto = weft_crypto_sodium();
         e.rand.fill = weft_rand_os;
     }
+    e.wakeup = on_wakeup; /* API calls on the engine pump the node */
     const weft_allocator *a = e.alloc;
     weft_uv_node *n = weft__calloc(a, sizeof *n);
     if (!n)
         return WEFT_ERR_NOMEM;
+    e.wakeup_ctx = n;
     n->env = e;
     n->alloc = a;
     n->tfd = -1;
@@ -818,8 +771,10 @@ void weft_uv_node_close(weft_uv_node *n, weft_uv_close_cb close_cb)
         return;
     /* Say goodbye first, while the sockets are still open. */
     uint64_t now = now_us();
-    for (size_t i = 0; i < n->npeers; i++)
-        weft_engine_close_peer(n->engine, &n->peers[i], now);
+    weft_peer_info pi;
+    for (size_t k = weft_engine_peer_count(n->engine); k-- > 0;)
+        if (weft_engine_peer_at(n->engine, 0, &pi) == 0)
+            weft_engine_close_peer(n->engine, &pi.id, now);
     /* One best-effort flush, even if a socket was full and even from
      * inside an event callback (drain never calls back, so it is safe
      * there; the event's data is released by it, which is fine once the
@@ -870,9 +825,7 @@ int weft_uv_node_connect_addr(weft_uv_node *n, const weft_addr *addr)
         return WEFT_ERR_STATE;
     if (sock_for(n, addr) < 0)
         return WEFT_ERR_INVAL;
-    int rc = weft_engine_connect(n->engine, addr, now_us());
-    pump(n);
-    return rc;
+    return weft_engine_connect(n->engine, addr, now_us());
 }
 
 static void resolve_failed(weft_uv_node *n)
@@ -954,28 +907,19 @@ int weft_uv_node_connect(weft_uv_node *n, const char *hostport)
     return 0;
 }
 
-int weft_uv_node_send(weft_uv_node *n, const weft_node_id *to, const void *msg,
-                      size_t len, uint32_t flags)
+int64_t weft_uv_node_send(weft_uv_node *n, const weft_node_id *to, uint16_t channel,
+                          const void *msg, size_t len, uint32_t flags)
 {
     if (n->closing)
         return WEFT_ERR_STATE;
-    /* Echoing the event being delivered: the engine releases that buffer
-     * on entry (weft_engine_poll's data lives until the next engine call),
-     * so copy it first. */
-    const uint8_t *m = msg;
-    void *copy = NULL;
-    if (n->ev_data && len && m < n->ev_data + n->ev_len && m + len > n->ev_data) {
-        copy = weft__alloc(n->alloc, len);
-        if (!copy)
-            return WEFT_ERR_NOMEM;
-        memcpy(copy, msg, len);
-        msg = copy;
-    }
-    int rc = weft_engine_send(n->engine, to, msg, len, flags, now_us());
-    weft__free(n->alloc, copy);
-    if (rc == 0)
-        pump_soon(n);
-    return rc;
+    /* the engine copies msg before it releases anything, so the data of
+     * the event being handed to the callback may be echoed directly */
+    return weft_engine_send(n->engine, to, channel, msg, len, flags, now_us());
+}
+
+uint64_t weft_uv_now_us(void)
+{
+    return now_us();
 }
 
 void weft_uv_node_flush(weft_uv_node *n)
@@ -988,7 +932,5 @@ int weft_uv_node_close_peer(weft_uv_node *n, const weft_node_id *peer)
 {
     if (n->closing)
         return WEFT_ERR_STATE;
-    int rc = weft_engine_close_peer(n->engine, peer, now_us());
-    pump(n);
-    return rc;
+    return weft_engine_close_peer(n->engine, peer, now_us());
 }

@@ -94,6 +94,7 @@ static struct {
     uint32_t max_message_bytes;
     /* membership */
     int membership;
+    weft_membership_config mcfg;
     char status[64];
     weft_tag tags[TAGS_MAX];
     size_t ntags;
@@ -227,22 +228,22 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
     case WEFT_EV_MESSAGE: {
         uint8_t h[crypto_hash_sha256_BYTES];
         char hh[2 * crypto_hash_sha256_BYTES + 1];
-        crypto_hash_sha256(h, ev->data, ev->len);
+        crypto_hash_sha256(h, ev->u.message.data, ev->u.message.len);
         hex(h, sizeof h, hh);
         /* Short printable text is shown (quoted, last on the line) so a
          * human watching the log sees it; anything else only by hash. */
         char text[100] = "";
-        int printable = ev->len > 0 && ev->len <= 80;
-        for (size_t i = 0; printable && i < ev->len; i++)
-            if (ev->data[i] < 0x20 || ev->data[i] > 0x7e || ev->data[i] == '"' ||
-                ev->data[i] == '\\')
+        int printable = ev->u.message.len > 0 && ev->u.message.len <= 80;
+        for (size_t i = 0; printable && i < ev->u.message.len; i++)
+            if (ev->u.message.data[i] < 0x20 || ev->u.message.data[i] > 0x7e || ev->u.message.data[i] == '"' ||
+                ev->u.message.data[i] == '\\')
                 printable = 0;
         if (printable)
-            snprintf(text, sizeof text, " text=\"%.*s\"", (int)ev->len,
-                     (const char *)ev->data);
+            snprintf(text, sizeof text, " text=\"%.*s\"", (int)ev->u.message.len,
+                     (const char *)ev->u.message.data);
         logf_(LOG_INFO, "message from=%s len=%zu prio=%u kind=%s sha256=%s%s", id,
-              ev->len, (unsigned)(ev->flags & WEFT_SEND_PRIO_MASK),
-              kind_name(ev->flags), hh, text);
+              ev->u.message.len, (unsigned)(ev->u.message.flags & WEFT_SEND_PRIO_MASK),
+              kind_name(ev->u.message.flags), hh, text);
         break;
     }
     case WEFT_EV_MEMBER_JOINED:
@@ -253,11 +254,12 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
     case WEFT_EV_MEMBER_LEFT:
     case WEFT_EV_MEMBER_REJOINED:
     case WEFT_EV_MEMBER_REFUSED: {
-        char name[sizeof ev->name];
-        clean(ev->name, strnlen(ev->name, sizeof ev->name), name, sizeof name);
+        char name[sizeof ev->u.member.name];
+        clean(ev->u.member.name, strnlen(ev->u.member.name, sizeof ev->u.member.name), name,
+              sizeof name);
         logf_(ev->type == WEFT_EV_MEMBER_REFUSED ? LOG_WARN : LOG_INFO,
-              "%s id=%s name=%s addr=%s inc=%u", weft_event_name(ev->type), id, name,
-              addr, ev->incarnation);
+              "%s id=%s name=%s addr=%s inc=%u", weft_event_name(weft_uv_node_engine(D.node), ev->type), id,
+              name, addr, ev->u.member.incarnation);
         return; /* member addresses are not --peer session addresses */
     }
     default:
@@ -277,7 +279,7 @@ static void member_join(const weft_addr *addr, const char *source)
         return;
     char a[WEFT_ADDR_STRLEN];
     fmt_addr(addr, a);
-    int rc = weft_engine_join(weft_uv_node_engine(D.node), addr, now_us());
+    int rc = weft_membership_join(weft_uv_node_engine(D.node), addr, now_us());
     weft_uv_node_flush(D.node);
     if (rc == 0)
         logf_(LOG_DEBUG, "join addr=%s source=%s", a, source);
@@ -503,16 +505,17 @@ static int find_peer(const char *s, weft_node_id *out, sbuf *err)
     }
     if (l == 64 && weft_id_parse(out, s) == 0)
         return 0;
-    weft_node_id ids[WEFT_UV_MAX_PEERS];
-    size_t n = weft_uv_node_peers(D.node, ids, WEFT_UV_MAX_PEERS);
-    if (n > WEFT_UV_MAX_PEERS)
-        n = WEFT_UV_MAX_PEERS;
+    weft_engine *e = weft_uv_node_engine(D.node);
+    size_t n = weft_engine_peer_count(e);
     int found = 0;
     for (size_t i = 0; i < n; i++) {
         char h[WEFT_ID_HEX_LEN];
-        weft_id_hex(&ids[i], h);
+        weft_peer_info pi;
+        if (weft_engine_peer_at(e, i, &pi) != 0)
+            continue;
+        weft_id_hex(&pi.id, h);
         if (!strncmp(h, s, l)) {
-            *out = ids[i];
+            *out = pi.id;
             found++;
         }
     }
@@ -613,8 +616,9 @@ static void cmd_send(char *args, sbuf *r)
     } else if (read_file(what, D.max_message_bytes, &data, &len, r) != 0) {
         return;
     }
-    int rc = weft_uv_node_send(D.node, &to, data, len, (uint32_t)p | (uint32_t)k);
-    if (rc == 0) {
+    int64_t rc = weft_uv_node_send(D.node, &to, WEFT_CHANNEL_APP, data, len,
+                                   (uint32_t)p | (uint32_t)k);
+    if (rc > 0) {
         uint8_t h[crypto_hash_sha256_BYTES];
         char hh[2 * crypto_hash_sha256_BYTES + 1];
         crypto_hash_sha256(h, data, len);
@@ -625,25 +629,21 @@ static void cmd_send(char *args, sbuf *r)
         logf_(LOG_INFO, "sent to=%s len=%zu prio=%d kind=%s sha256=%s", id, len,
               p, kind_name((uint32_t)k), hh);
     } else {
-        sb_printf(r, "error %s %s\n", weft_err_name(rc), weft_strerror(rc));
+        sb_printf(r, "error %s %s\n", weft_err_name((int)rc), weft_strerror((int)rc));
     }
     free(data);
 }
 
 static void cmd_peers(sbuf *r)
 {
-    weft_node_id ids[WEFT_UV_MAX_PEERS];
-    size_t n = weft_uv_node_peers(D.node, ids, WEFT_UV_MAX_PEERS);
-    if (n > WEFT_UV_MAX_PEERS)
-        n = WEFT_UV_MAX_PEERS;
+    weft_engine *e = weft_uv_node_engine(D.node);
+    size_t n = weft_engine_peer_count(e);
     for (size_t i = 0; i < n; i++) {
         weft_peer_info pi;
         char h[WEFT_ID_HEX_LEN], a[WEFT_ADDR_STRLEN];
-        weft_id_hex(&ids[i], h);
-        if (weft_engine_peer_info(weft_uv_node_engine(D.node), &ids[i], &pi) != 0) {
-            sb_printf(r, "peer id=%s established=0\n", h);
+        if (weft_engine_peer_at(e, i, &pi) != 0)
             continue;
-        }
+        weft_id_hex(&pi.id, h);
         fmt_addr(&pi.addr, a);
         sb_printf(r,
                   "peer id=%s addr=%s established=%d srtt_us=%u rttvar_us=%u "
@@ -697,10 +697,10 @@ static void cmd_members(sbuf *r)
         return;
     }
     uint64_t now = now_us();
-    size_t n = weft_engine_member_count(e);
+    size_t n = weft_membership_count(e);
     for (size_t i = 0; i < n; i++) {
         weft_member m;
-        if (weft_engine_member_at(e, i, &m) != 0)
+        if (weft_membership_at(e, i, &m) != 0)
             continue;
         char h[WEFT_ID_HEX_LEN], a[WEFT_ADDR_STRLEN], name[130], status[70];
         char tags[2048] = "";
@@ -737,11 +737,11 @@ static void cmd_membership(sbuf *r)
 {
     weft_membership_stats s;
     weft_engine *e = weft_uv_node_engine(D.node);
-    if (weft_engine_membership_stats(e, &s) != 0) {
+    if (weft_membership_stats_get(e, &s) != 0) {
         sb_printf(r, "error WEFT_ERR_STATE membership is off (--no-membership)\n");
         return;
     }
-    sb_printf(r, "members=%zu\n", weft_engine_member_count(e));
+    sb_printf(r, "members=%zu\n", (size_t)weft_membership_count(e));
 #define M(f) sb_printf(r, #f "=%llu\n", (unsigned long long)s.f)
     M(alive); M(suspect); sb_printf(r, "failed=%u\n", s.dead); M(left);
     M(pkts_in); M(pkts_out); M(bytes_in); M(bytes_out);
@@ -968,7 +968,7 @@ static void on_signal(uv_signal_t *s, int signum)
     }
     D.leaving = 1;
     D.stop_why = why;
-    int rc = weft_engine_leave(weft_uv_node_engine(D.node), now_us());
+    int rc = weft_membership_leave(weft_uv_node_engine(D.node), now_us());
     weft_uv_node_flush(D.node);
     if (D.disc)
         weft_discovery_close(D.disc); /* a leaving node must not invite joins */
@@ -1113,6 +1113,11 @@ static void on_beacon_join(weft_discovery *d, const weft_node_id *id, const weft
 static int membership_start(const weft_uv_config *cfg)
 {
     weft_engine *e = weft_uv_node_engine(D.node);
+    int arc = weft_membership_attach(e, &D.mcfg, now_us());
+    if (arc != 0) {
+        fprintf(stderr, "weftd: membership: %s\n", weft_strerror(arc));
+        return arc == WEFT_ERR_CONFIG ? 2 : 1;
+    }
     size_t nl = weft_uv_node_listen_count(D.node);
     weft_addr adv = {0};
     if (D.have_advertise) {
@@ -1138,9 +1143,9 @@ static int membership_start(const weft_uv_config *cfg)
             return 2;
         }
     }
-    int rc = weft_engine_set_addr(e, &adv, now_us());
+    int rc = weft_membership_set_addr(e, &adv, now_us());
     if (rc == 0)
-        rc = weft_engine_set_meta(e, strcmp(D.name, "-") ? D.name : NULL, D.status, D.tags,
+        rc = weft_membership_set_meta(e, strcmp(D.name, "-") ? D.name : NULL, D.status, D.tags,
                                   D.ntags, now_us());
     if (rc == WEFT_ERR_TOO_BIG) {
         fprintf(stderr, "weftd: metadata too big: --name at most 64 bytes, --status at most 32, "
@@ -1196,7 +1201,7 @@ static int membership_start(const weft_uv_config *cfg)
     char a[WEFT_ADDR_STRLEN];
     fmt_addr(&adv, a);
     logf_(LOG_INFO, "membership addr=%s profile=%s inc=%u", a,
-          cfg->engine.profile == WEFT_PROFILE_WAN ? "wan" : "lan", cfg->engine.incarnation_start);
+          D.mcfg.profile == WEFT_PROFILE_WAN ? "wan" : "lan", D.mcfg.incarnation_start);
     return 0;
 }
 
@@ -1251,6 +1256,7 @@ int main(int argc, char **argv)
     snprintf(D.name, sizeof D.name, "-");
     snprintf(D.status, sizeof D.status, "active");
     D.membership = 1;
+    weft_membership_config_default(&D.mcfg);
     uint32_t u32;
     opterr = 0;
     int o;
@@ -1315,25 +1321,25 @@ int main(int argc, char **argv)
             break;
         }
         case O_PROFILE:
-            if (!strcmp(optarg, "lan")) cfg.engine.profile = WEFT_PROFILE_LAN;
-            else if (!strcmp(optarg, "wan")) cfg.engine.profile = WEFT_PROFILE_WAN;
+            if (!strcmp(optarg, "lan")) D.mcfg.profile = WEFT_PROFILE_LAN;
+            else if (!strcmp(optarg, "wan")) D.mcfg.profile = WEFT_PROFILE_WAN;
             else return bad("--profile wants lan or wan, got '%s'", optarg);
             break;
         case O_MAX_PEERS:
-            if (parse_u32(optarg, 2, 1000000, &cfg.engine.max_peers) != 0)
+            if (parse_u32(optarg, 2, 1000000, &D.mcfg.max_peers) != 0)
                 return bad("--max-peers wants 2..1000000 (members tracked, self included), got '%s'", optarg);
             break;
         case O_NO_MEMBERSHIP: D.membership = 0; break;
         case O_PROBE_INTERVAL:
-            if (parse_u32(optarg, 10, 600000, &cfg.engine.probe_interval_ms) != 0)
+            if (parse_u32(optarg, 10, 600000, &D.mcfg.probe_interval_ms) != 0)
                 return bad("--probe-interval-ms wants 10..600000, got '%s'", optarg);
             break;
         case O_PROBE_TIMEOUT:
-            if (parse_u32(optarg, 5, 600000, &cfg.engine.probe_timeout_ms) != 0)
+            if (parse_u32(optarg, 5, 600000, &D.mcfg.probe_timeout_ms) != 0)
                 return bad("--probe-timeout-ms wants 5..600000, got '%s'", optarg);
             break;
         case O_SUSPICION_MULT:
-            if (parse_u32(optarg, 1, 100, &cfg.engine.suspicion_mult) != 0)
+            if (parse_u32(optarg, 1, 100, &D.mcfg.suspicion_mult) != 0)
                 return bad("--suspicion-mult wants 1..100, got '%s'", optarg);
             break;
         case O_BEACON:
@@ -1370,10 +1376,9 @@ int main(int argc, char **argv)
         return bad("unexpected argument '%s'", argv[optind]);
     if (!D.membership && (D.peers_file || D.disc_cfg.iface_count))
         return bad("%s", "--peers-file and --beacon need membership (drop --no-membership)");
-    cfg.engine.membership = (uint8_t)D.membership;
     /* Wall-clock seconds: a restarted node outbids what others remember of
      * its previous life (only a node may assert its own liveness). */
-    cfg.engine.incarnation_start = (uint32_t)time(NULL);
+    D.mcfg.incarnation_start = (uint32_t)time(NULL);
     if (!data_dir)
         return bad("%s", "--data-dir DIR is required");
     if (!netkey == !netpass)

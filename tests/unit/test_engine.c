@@ -81,8 +81,11 @@ static void make_node(net *w, int i, const char *netkey_seed)
     memcpy(cfg.network_key, h, 32);
     cfg.unreachable_ms = 3000;
     cfg.keepalive_ms = 500;
-    weft_env env = {NULL, c, {NULL, test_rand}};
+    weft_env env = {NULL, c, {NULL, test_rand}, NULL, NULL};
     REQUIRE(weft_engine_new(&w->e[i], &cfg, &env, w->now) == 0);
+    weft_membership_config mc;
+    weft_membership_config_default(&mc);
+    REQUIRE(weft_membership_attach(w->e[i], &mc, w->now) == 0);
     w->id[i] = *weft_engine_id(w->e[i]);
     memset(&w->addr[i], 0, sizeof w->addr[i]);
     w->addr[i].family = 4;
@@ -116,14 +119,14 @@ static void drain_events(net *w, int i)
         case WEFT_EV_MEMBER_REJOINED:
         case WEFT_EV_MEMBER_REFUSED:
             w->member_ev[i][ev.type - WEFT_EV_MEMBER_JOINED]++;
-            memcpy(w->last_member_name[i], ev.name, sizeof ev.name);
+            memcpy(w->last_member_name[i], ev.u.member.name, sizeof ev.u.member.name);
             break;
         case WEFT_EV_MESSAGE:
             w->msgs[i]++;
-            w->bytes[i] += ev.len;
-            w->last_len[i] = ev.len;
-            w->last_flags[i] = ev.flags;
-            memcpy(w->last_msg[i], ev.data, ev.len < 64 ? ev.len : 64);
+            w->bytes[i] += ev.u.message.len;
+            w->last_len[i] = ev.u.message.len;
+            w->last_flags[i] = ev.u.message.flags;
+            memcpy(w->last_msg[i], ev.u.message.data, ev.u.message.len < 64 ? ev.u.message.len : 64);
             break;
         }
     }
@@ -238,7 +241,7 @@ TEST(wrong_network_key_gets_no_session)
     run_until(&w, w.now + 20000000);
     CHECK(!w.up[0][1]);
     CHECK(!w.up[1][0]);
-    CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), "x", 1, 0, w.now) == WEFT_ERR_NO_PEER);
+    CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "x", 1, 0, w.now) == WEFT_ERR_NO_PEER);
     weft_stats st;
     weft_engine_stats(w.e[1], &st);
     CHECK(st.drop_wrong_mesh > 0);
@@ -255,23 +258,23 @@ TEST(messages_of_every_kind_arrive)
     run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     const weft_node_id *b = weft_engine_id(w.e[1]);
-    CHECK(weft_engine_send(w.e[0], b, "hello", 5, WEFT_PRIO_NORMAL | WEFT_SEND_ORDERED, w.now) == 0);
+    CHECK(weft_engine_send(w.e[0], b, WEFT_CHANNEL_APP, "hello", 5, WEFT_PRIO_NORMAL | WEFT_SEND_ORDERED, w.now) > 0);
     run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[1], 1);
     CHECK(w.last_len[1] == 5 && memcmp(w.last_msg[1], "hello", 5) == 0);
-    CHECK(weft_engine_send(w.e[0], b, "u", 1, WEFT_PRIO_HIGH | WEFT_SEND_UNORDERED, w.now) == 0);
+    CHECK(weft_engine_send(w.e[0], b, WEFT_CHANNEL_APP, "u", 1, WEFT_PRIO_HIGH | WEFT_SEND_UNORDERED, w.now) > 0);
     run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[1], 2);
     CHECK_EQ_INT(w.last_flags[1], WEFT_PRIO_HIGH | WEFT_SEND_UNORDERED);
-    CHECK(weft_engine_send(w.e[0], b, "d", 1, WEFT_PRIO_LOW | WEFT_SEND_UNRELIABLE, w.now) == 0);
+    CHECK(weft_engine_send(w.e[0], b, WEFT_CHANNEL_APP, "d", 1, WEFT_PRIO_LOW | WEFT_SEND_UNRELIABLE, w.now) > 0);
     run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[1], 3);
-    CHECK(weft_engine_send(w.e[0], b, "", 0, 0, w.now) == 0); /* empty */
+    CHECK(weft_engine_send(w.e[0], b, WEFT_CHANNEL_APP, "", 0, 0, w.now) > 0); /* empty */
     run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[1], 4);
     CHECK_EQ_INT(w.last_len[1], 0);
     /* the other direction */
-    CHECK(weft_engine_send(w.e[1], weft_engine_id(w.e[0]), "back", 4, 0, w.now) == 0);
+    CHECK(weft_engine_send(w.e[1], weft_engine_id(w.e[0]), WEFT_CHANNEL_APP, "back", 4, 0, w.now) > 0);
     run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[0], 1);
     net_free(&w);
@@ -288,16 +291,16 @@ TEST(large_message_is_fragmented_and_reassembled)
     uint8_t *big = malloc(n);
     for (size_t i = 0; i < n; i++)
         big[i] = (uint8_t)(i * 7 + (i >> 13));
-    CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), big, n, WEFT_PRIO_LOW, w.now) == 0);
+    CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, big, n, WEFT_PRIO_LOW, w.now) > 0);
     run_until(&w, w.now + 5000000);
     CHECK_EQ_INT(w.msgs[1], 1);
     CHECK_EQ_INT(w.bytes[1], n);
     CHECK(memcmp(w.last_msg[1], big, 64) == 0);
     /* over the cap is refused with a clear error */
     uint8_t *huge = calloc(1, (16u << 20) + 1);
-    CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), huge, (16u << 20) + 1, 0, w.now) == WEFT_ERR_TOO_BIG);
+    CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, huge, (16u << 20) + 1, 0, w.now) == WEFT_ERR_TOO_BIG);
     /* an unreliable message must fit one packet */
-    CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), huge, 100000, WEFT_SEND_UNRELIABLE, w.now) == WEFT_ERR_TOO_BIG);
+    CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, huge, 100000, WEFT_SEND_UNRELIABLE, w.now) == WEFT_ERR_TOO_BIG_DATAGRAM);
     free(huge);
     free(big);
     net_free(&w);
@@ -319,7 +322,7 @@ TEST(tampered_packets_are_dropped_and_counted)
     run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     w.mangle = flip_data;
-    weft_engine_send(w.e[0], weft_engine_id(w.e[1]), "secret", 6, 0, w.now);
+    weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "secret", 6, 0, w.now);
     run_until(&w, w.now + 200000);
     CHECK_EQ_INT(w.msgs[1], 0);
     weft_stats st;
@@ -352,7 +355,7 @@ TEST(replayed_and_truncated_packets_are_dropped)
     REQUIRE(w.up[0][1]);
     have_saved = 0;
     w.mangle = save_data;
-    weft_engine_send(w.e[0], weft_engine_id(w.e[1]), "once", 4, WEFT_SEND_UNORDERED, w.now);
+    weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "once", 4, WEFT_SEND_UNORDERED, w.now);
     run_until(&w, w.now + 100000);
     w.mangle = NULL;
     REQUIRE(have_saved);
@@ -431,7 +434,7 @@ TEST(rekey_keeps_the_session_and_its_messages)
     hs0 = st.handshakes_ok;
     /* keep traffic going past rekey_after_ms (120 s) */
     for (int i = 0; i < 130; i++) {
-        weft_engine_send(w.e[0], weft_engine_id(w.e[1]), "tick", 4, 0, w.now);
+        weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "tick", 4, 0, w.now);
         run_until(&w, w.now + 1000000);
     }
     weft_engine_stats(w.e[1], &st);
@@ -462,13 +465,13 @@ TEST(rekey_after_a_packet_count)
     c->hash(c->ctx, h, &iov, 1);
     memcpy(cfg.network_key, h, 32);
     cfg.rekey_after_packets = 200;
-    weft_env env = {NULL, c, {NULL, test_rand}};
+    weft_env env = {NULL, c, {NULL, test_rand}, NULL, NULL};
     REQUIRE(weft_engine_new(&w.e[0], &cfg, &env, w.now) == 0);
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
     run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     for (int i = 0; i < 600; i++) {
-        CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), "n", 1, 0, w.now) == 0);
+        CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "n", 1, 0, w.now) > 0);
         run_until(&w, w.now + 2000);
     }
     run_until(&w, w.now + 1000000);
@@ -485,16 +488,16 @@ TEST(misuse_returns_clear_errors)
     setup2(&w, "mesh", "mesh");
     weft_node_id nobody;
     memset(&nobody, 9, sizeof nobody);
-    CHECK(weft_engine_send(w.e[0], &nobody, "x", 1, 0, w.now) == WEFT_ERR_NO_PEER);
-    CHECK(weft_engine_send(w.e[0], &nobody, "x", 1, 0x0c, w.now) == WEFT_ERR_INVAL);
-    CHECK(weft_engine_send(w.e[0], &nobody, "x", 1, 0x100, w.now) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_send(w.e[0], &nobody, WEFT_CHANNEL_APP, "x", 1, 0, w.now) == WEFT_ERR_NO_PEER);
+    CHECK(weft_engine_send(w.e[0], &nobody, WEFT_CHANNEL_APP, "x", 1, 0x0c, w.now) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_send(w.e[0], &nobody, WEFT_CHANNEL_APP, "x", 1, 0x100, w.now) == WEFT_ERR_INVAL);
     weft_addr bad = {0};
     CHECK(weft_engine_connect(w.e[0], &bad, w.now) == WEFT_ERR_INVAL);
     weft_config cfg;
     weft_config_default(&cfg);
     cfg.mtu_initial = 100;
     weft_engine *e2 = NULL;
-    weft_env env = {NULL, weft_crypto_sodium(), {NULL, test_rand}};
+    weft_env env = {NULL, weft_crypto_sodium(), {NULL, test_rand}, NULL, NULL};
     CHECK(weft_engine_new(&e2, &cfg, &env, 0) == WEFT_ERR_CONFIG);
     CHECK(strcmp(weft_strerror(WEFT_ERR_TOO_BIG), "message larger than the configured cap") == 0);
     CHECK(strcmp(weft_err_name(WEFT_ERR_REPLAY), "WEFT_ERR_REPLAY") == 0);
@@ -534,7 +537,7 @@ TEST(addresses_and_ids_format_and_parse)
 static int alive_count(weft_engine *e)
 {
     weft_membership_stats ms;
-    if (weft_engine_membership_stats(e, &ms) < 0)
+    if (weft_membership_stats_get(e, &ms) < 0)
         return -1;
     return (int)ms.alive;
 }
@@ -547,20 +550,20 @@ TEST(membership_join_meta_failure_and_leave)
     w.now = 1000000;
     for (int i = 0; i < 3; i++) {
         make_node(&w, i, "mesh");
-        REQUIRE(weft_engine_set_addr(w.e[i], &w.addr[i], w.now) == 0);
+        REQUIRE(weft_membership_set_addr(w.e[i], &w.addr[i], w.now) == 0);
     }
     weft_tag tags[2] = {{"role", "camera"}, {"fps", "30"}};
-    CHECK(weft_engine_set_meta(w.e[1], "cam1", "active", tags, 2, w.now) == 0);
+    CHECK(weft_membership_set_meta(w.e[1], "cam1", "active", tags, 2, w.now) == 0);
     /* nodes 1 and 2 join through node 0 */
-    CHECK(weft_engine_join(w.e[1], &w.addr[0], w.now) == 0);
-    CHECK(weft_engine_join(w.e[2], &w.addr[0], w.now) == 0);
+    CHECK(weft_membership_join(w.e[1], &w.addr[0], w.now) == 0);
+    CHECK(weft_membership_join(w.e[2], &w.addr[0], w.now) == 0);
     run_until(&w, w.now + 5000000);
     for (int i = 0; i < 3; i++)
         CHECK_EQ_INT(alive_count(w.e[i]), 3);
     CHECK(w.member_ev[2][0] >= 2); /* joined: node 0 and node 1 */
     /* node 1's metadata is visible on node 2 */
     weft_member m;
-    REQUIRE(weft_engine_member_find(w.e[2], &w.id[1], &m) == 0);
+    REQUIRE(weft_membership_find(w.e[2], &w.id[1], &m) == 0);
     CHECK(m.state == WEFT_MEMBER_ALIVE);
     CHECK(m.name_len == 4 && memcmp(m.name, "cam1", 4) == 0);
     CHECK(m.status_len == 6 && memcmp(m.status, "active", 6) == 0);
@@ -575,24 +578,24 @@ TEST(membership_join_meta_failure_and_leave)
     char big[100];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = 0;
-    CHECK(weft_engine_set_meta(w.e[1], big, NULL, NULL, 0, w.now) == WEFT_ERR_TOO_BIG);
+    CHECK(weft_membership_set_meta(w.e[1], big, NULL, NULL, 0, w.now) == WEFT_ERR_TOO_BIG);
     /* node 2 crashes: the others declare it failed */
     weft_engine_del(w.e[2]);
     w.e[2] = NULL;
     w.drop_to[2] = 1;
     run_until(&w, w.now + 10000000);
-    REQUIRE(weft_engine_member_find(w.e[0], &w.id[2], &m) == 0);
+    REQUIRE(weft_membership_find(w.e[0], &w.id[2], &m) == 0);
     CHECK(m.state == WEFT_MEMBER_DEAD);
     CHECK(w.member_ev[0][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED] == 1);
     CHECK(w.member_ev[1][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED] == 1);
     /* node 1 leaves gracefully: node 0 sees it left, not failed */
-    CHECK(weft_engine_leave(w.e[1], w.now) == 0);
+    CHECK(weft_membership_leave(w.e[1], w.now) == 0);
     run_until(&w, w.now + 2000000);
-    REQUIRE(weft_engine_member_find(w.e[0], &w.id[1], &m) == 0);
+    REQUIRE(weft_membership_find(w.e[0], &w.id[1], &m) == 0);
     CHECK(m.state == WEFT_MEMBER_LEFT);
     CHECK(w.member_ev[0][WEFT_EV_MEMBER_LEFT - WEFT_EV_MEMBER_JOINED] == 1);
     CHECK(w.member_ev[0][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED] == 1);
-    CHECK(strcmp(weft_event_name(WEFT_EV_MEMBER_LEFT), "member-left") == 0);
+    CHECK(strcmp(weft_event_name(w.e[0], WEFT_EV_MEMBER_LEFT), "member-left") == 0);
     net_free(&w);
 }
 
@@ -605,13 +608,13 @@ TEST(membership_ignores_nodes_without_the_key)
     make_node(&w, 0, "mesh");
     make_node(&w, 1, "intruder");
     for (int i = 0; i < 2; i++)
-        weft_engine_set_addr(w.e[i], &w.addr[i], w.now);
-    weft_engine_join(w.e[1], &w.addr[0], w.now);
+        weft_membership_set_addr(w.e[i], &w.addr[i], w.now);
+    weft_membership_join(w.e[1], &w.addr[0], w.now);
     run_until(&w, w.now + 5000000);
     CHECK_EQ_INT(alive_count(w.e[0]), 1);
     CHECK_EQ_INT(alive_count(w.e[1]), 1);
     weft_membership_stats ms;
-    weft_engine_membership_stats(w.e[0], &ms);
+    weft_membership_stats_get(w.e[0], &ms);
     CHECK(ms.drop_bad_mac > 0);
     net_free(&w);
 }

@@ -60,19 +60,43 @@ TEST(vectors)
     CHECK(f.u.ack.ranges[0].lo == 7 && f.u.ack.ranges[0].hi == 10);
     CHECK(f.u.ack.ranges[1].lo == 1 && f.u.ack.ranges[1].hi == 3);
 
-    /* MSG: flags 0x06 (HIGH | UNORDERED), id 5, total 300, offset 0,
-     * 3 bytes "abc". */
-    weft__msg_frame m = {0x06, 5, 300, 0, (const uint8_t *)"abc", 3};
-    CHECK_EQ_INT(weft__frame_msg_hdr_len(5, 300, 0, 3), 7);
-    CHECK(enc_is(b, weft__frame_put_msg(b, sizeof b, &m), "030605412c0003616263"));
-    CHECK_EQ_INT(dec_hex("030605412c0003616263", &f, &n), 10);
+    /* MSG: flags 0x06 (HIGH | UNORDERED), channel 0x100 (the first
+     * application channel), id 5, total 300, offset 0, 3 bytes "abc". */
+    weft__msg_frame m = {0x06, 0x100, 5, 300, 0, (const uint8_t *)"abc", 3};
+    CHECK_EQ_INT(weft__frame_msg_hdr_len(0x100, 5, 300, 0, 3), 9);
+    CHECK(enc_is(b, weft__frame_put_msg(b, sizeof b, &m), "0306410005412c0003616263"));
+    CHECK_EQ_INT(dec_hex("0306410005412c0003616263", &f, &n), 12);
     CHECK_EQ_INT(f.type, WEFT__F_MSG);
-    CHECK(f.u.msg.flags == 0x06 && f.u.msg.msg_id == 5 && f.u.msg.total_len == 300 &&
-          f.u.msg.offset == 0 && f.u.msg.len == 3);
+    CHECK(f.u.msg.flags == 0x06 && f.u.msg.channel == 0x100 && f.u.msg.msg_id == 5 &&
+          f.u.msg.total_len == 300 && f.u.msg.offset == 0 && f.u.msg.len == 3);
 
-    /* Empty message */
-    CHECK_EQ_INT(dec_hex("030009000000", &f, &n), 6);
-    CHECK(f.u.msg.total_len == 0 && f.u.msg.len == 0 && f.u.msg.flags == 0);
+    /* Empty message on channel 1, with a receipt asked (flag 0x10) */
+    CHECK_EQ_INT(dec_hex("03100109000000", &f, &n), 7);
+    CHECK(f.u.msg.total_len == 0 && f.u.msg.len == 0 && f.u.msg.flags == 0x10 &&
+          f.u.msg.channel == 1);
+
+    /* RECEIPT: two entries, (lane 2, id 7) and (lane 0, id 300) */
+    uint8_t lanes[2] = {2, 0};
+    uint64_t ids[2] = {7, 300};
+    CHECK(enc_is(b, weft__frame_put_receipt(b, sizeof b, lanes, ids, 2), "0602020700412c"));
+    CHECK_EQ_INT(weft__frame_decode(b, 7, &f), 7);
+    CHECK_EQ_INT(f.type, WEFT__F_RECEIPT);
+    CHECK_EQ_INT(f.u.receipt.count, 2);
+    size_t off = 0;
+    uint8_t lane;
+    uint64_t id;
+    CHECK(weft__frame_receipt_next(&f.u.receipt, &off, &lane, &id) && lane == 2 && id == 7);
+    CHECK(weft__frame_receipt_next(&f.u.receipt, &off, &lane, &id) && lane == 0 && id == 300);
+    CHECK(!weft__frame_receipt_next(&f.u.receipt, &off, &lane, &id));
+    CHECK_EQ_INT(weft__frame_count_events(b, 7), 2);
+    /* a lane over 15, a count of 0 or over 64, a truncated entry: refused */
+    CHECK_EQ_INT(dec_hex("0601100700", &f, &n), WEFT_ERR_PROTO);
+    CHECK_EQ_INT(dec_hex("0600", &f, &n), WEFT_ERR_PROTO);
+    CHECK_EQ_INT(dec_hex("064041", &f, &n), WEFT_ERR_PROTO);
+    CHECK_EQ_INT(dec_hex("06020207", &f, &n), WEFT_ERR_PROTO);
+    /* a MSG on channel 0, or with flag bits 5-7 set: refused */
+    CHECK_EQ_INT(dec_hex("03000009000000", &f, &n), WEFT_ERR_PROTO);
+    CHECK_EQ_INT(dec_hex("03200109000000", &f, &n), WEFT_ERR_PROTO);
 
     /* PADDING consumes the rest */
     CHECK_EQ_INT(dec_hex("00000000", &f, &n), 4);
@@ -103,13 +127,14 @@ TEST(rejections)
         "020a0001000a00",   /* gap 10 below smallest 10 -> underflow */
         "020a000100" "0809",/* gap 8 -> hi 0, len 9 > hi */
         "020a00ff00",       /* range count 63 with no bytes for it */
-        "0310000000" "00",  /* flags with high nibble set */
-        "030c0000000000",   /* kind 0x0c invalid */
-        "030001050404" "00000000", /* offset 4 + len 4 > total 5 */
-        "030001050600",     /* offset 6 > total 5 */
-        "03000105000661626364", /* len 6 > 4 remaining bytes */
+        "032001000000" "00",/* flag bits 5-7 set */
+        "030c01000000" "00",/* kind 0x0c invalid */
+        "0300000100000000", /* channel 0 */
+        "03000101050404" "00000000", /* offset 4 + len 4 > total 5 */
+        "03000101050600",   /* offset 6 > total 5 */
+        "0300010105000661626364", /* len 6 > 4 remaining bytes */
         /* offset + len would overflow 64 bits if added naively */
-        "030001" "ffffffffffffffff" "ffffffffffffffff" "ffffffffffffffff",
+        "03000101" "ffffffffffffffff" "ffffffffffffffff" "ffffffffffffffff",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ptrdiff_t rc = dec_hex(bad[i], &f, &n);
@@ -211,7 +236,8 @@ TEST(msg_round_trip)
     for (int it = 0; it < 20000; it++) {
         weft__msg_frame m;
         static const uint8_t kinds[3] = {0x00, 0x04, 0x08};
-        m.flags = (uint8_t)(rnd() % 4) | kinds[rnd() % 3];
+        m.flags = (uint8_t)(rnd() % 4) | kinds[rnd() % 3] | (rnd() % 2 ? 0x10 : 0);
+        m.channel = (uint16_t)(1 + rnd() % 0xffff);
         m.msg_id = rnd_v();
         m.len = (size_t)(rnd() % (sizeof data + 1));
         m.total_len = m.len + (rnd() % 2 ? rnd_v() / 2 : rnd() % 3);
@@ -219,10 +245,11 @@ TEST(msg_round_trip)
         m.data = data;
         ptrdiff_t n = weft__frame_put_msg(b, sizeof b, &m);
         REQUIRE(n > 0);
-        REQUIRE((size_t)n == weft__frame_msg_hdr_len(m.msg_id, m.total_len, m.offset, m.len) + m.len);
+        REQUIRE((size_t)n == weft__frame_msg_hdr_len(m.channel, m.msg_id, m.total_len, m.offset,
+                                                      m.len) + m.len);
         weft__frame f;
         REQUIRE(weft__frame_decode(b, (size_t)n, &f) == n);
-        REQUIRE(f.type == WEFT__F_MSG && f.u.msg.flags == m.flags &&
+        REQUIRE(f.type == WEFT__F_MSG && f.u.msg.flags == m.flags && f.u.msg.channel == m.channel &&
                 f.u.msg.msg_id == m.msg_id && f.u.msg.total_len == m.total_len &&
                 f.u.msg.offset == m.offset && f.u.msg.len == m.len);
         REQUIRE(f.u.msg.data == b + (n - (ptrdiff_t)m.len));
@@ -239,15 +266,18 @@ TEST(msg_round_trip)
 TEST(msg_encoder_rejects_bad_args)
 {
     uint8_t b[64];
-    weft__msg_frame m = {0x0c, 1, 10, 0, (const uint8_t *)"x", 1};
+    weft__msg_frame m = {0x0c, 1, 1, 10, 0, (const uint8_t *)"x", 1};
     CHECK_EQ_INT(weft__frame_put_msg(b, sizeof b, &m), WEFT_ERR_INVAL); /* kind */
-    m.flags = 0x10;
+    m.flags = 0x20;
     CHECK_EQ_INT(weft__frame_put_msg(b, sizeof b, &m), WEFT_ERR_INVAL);
     m.flags = 0;
+    m.channel = 0;
+    CHECK_EQ_INT(weft__frame_put_msg(b, sizeof b, &m), WEFT_ERR_INVAL); /* channel */
+    m.channel = 1;
     m.offset = 10;
     CHECK_EQ_INT(weft__frame_put_msg(b, sizeof b, &m), WEFT_ERR_INVAL); /* 10+1 > 10 */
     m.offset = 9;
-    CHECK_EQ_INT(weft__frame_put_msg(b, sizeof b, &m), 6 + 1); /* 6 header bytes */
+    CHECK_EQ_INT(weft__frame_put_msg(b, sizeof b, &m), 7 + 1); /* 7 header bytes */
 }
 
 TEST(frame_sequence)
@@ -257,7 +287,7 @@ TEST(frame_sequence)
     size_t pos = 0;
     weft__range r[1] = {{0, 41}};
     pos += (size_t)weft__frame_put_ack(b + pos, sizeof b - pos, r, 1, 7);
-    weft__msg_frame m = {0x01, 9, 4, 0, (const uint8_t *)"wxyz", 4};
+    weft__msg_frame m = {0x01, 0x100, 9, 4, 0, (const uint8_t *)"wxyz", 4};
     pos += (size_t)weft__frame_put_msg(b + pos, sizeof b - pos, &m);
     pos += (size_t)weft__frame_put_max_data(b + pos, sizeof b - pos, 1u << 20);
     pos += (size_t)weft__frame_put_ping(b + pos, sizeof b - pos);

@@ -23,25 +23,28 @@ static void ctr_rand(void *c, uint8_t *b, size_t n)
 }
 
 static const char *V_HS_INIT =
-    "0101202122238f40c5adb68f25624ae5b214ea767a6ec94d829d3d7b5e1ad1ba"
-    "6f3e2138285feb790cc8f9c1a73778742e2d574890aa23b4f2ba2cab862eb5b3"
-    "e51a6d96b3ce";
+    "010220212223f7161ac20bf80c387f05ca17363bfb96146d62e53b7786773b6b"
+    "32b93ccf5e09c2aaabb09dce0631d3e0c86ad4a0df5900000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000053fdc010b9064ade17b2d72f816ee60c"
+    "00000000000000000000000000000000";
 static const char *V_HS_RESP =
-    "0201a0a1a2a320212223493e82fc74464a59268817623d2053c5eb8e2cc4a988"
-    "b4fee179ec6b010d531d4c27736e79f6581d531477abf4c17b261986c5ea3679"
-    "fe6f27ac96085e41d105d62529ea43f99ee63d7b980edcff259b44b39930491c"
-    "3886e77261d04fbadf002b35e0f94aea466cb867bc4910db0e842544b58a78a2"
-    "02fdbc8cde56fa22f9eb11728a618bbd2e21bc980e157fac19f1f3633dc44551"
-    "2337dd9e04bf12d4946f";
+    "0202a0a1a2a32021222320f999985e197e2df77c0b21c4348620937d4bcf649e"
+    "a2d2b4bcaff560ed574de1be19b71ab452f9fa0812f1397e6da0dd8debb001e6"
+    "20bb7c521b70b14d5e8da417da1458e1bdc3186dab65e430ca567180d2b10fb4"
+    "b9d371b39f040e84591ff8a1d96f050be9add058ff4399b57af4d7476359c9c1"
+    "a69ac8a16046897addcef82be7ae02ab65889b680d0b47c9e7243a001861231f"
+    "219187b7141992d44efd";
 static const char *V_HS_FIN =
-    "0301a0a1a2a30f5aff09e6b7fc7f1683c8eefd8d5895306ad469be8fd5ae2385"
-    "8ffbc233a500a5a676dd39a268d66035fce505aa347f9e814919121133106d01"
-    "3c7c5a1e61b6d9c9727131dd71edc4e81837c5ca27eeb49207249b5bfcfcea6d"
-    "be372ef0e13cebc91932885b5fa422627561c619337c76d8f0a4c626dfe52245"
-    "64884f401829";
+    "0302a0a1a2a37514130aa0aeda2f9cebac9ef4a2f42f83da0b1624296bbb68f4"
+    "641941ff21f880c032e4f983653124c94ec284cfe3667ccf2c327e35b451b8ea"
+    "7569aef5f5fd32242b666c15ce9d86febee4b33ad9f919cb3360a6bf494052e7"
+    "7d9531892ea3a98042d80a3fc10aade68ceed51caf7d4de9cb2ec293d9364e91"
+    "7058f27d3fb3";
 static const char *V_DATA =
-    "10a0a1a2a30000000000000000db24231bb79956faf27a0999f6e32bfaa78f30"
-    "bf24f3c9a786f29b";
+    "10a0a1a2a30000000000000000dde2e97fa0d9d4420ed39dce803806902fa066"
+    "1a49b8c1668c6db277f7";
 
 static void hex(const uint8_t *p, size_t n, char *out)
 {
@@ -76,8 +79,7 @@ TEST(handshake_and_data_packets_match_the_spec)
         c->sign_keypair_seed(c->ctx, pk, cfg.identity_secret, seed);
         memset(cfg.network_key, 0x11, 32);
         cfg.mtu_max = cfg.mtu_initial; /* no PMTU probe in the vectors */
-        cfg.membership = 0;            /* session packets only */
-        weft_env env = {NULL, c, {&rnd[i], ctr_rand}};
+        weft_env env = {NULL, c, {&rnd[i], ctr_rand}, NULL, NULL};
         REQUIRE(weft_engine_new(&e[i], &cfg, &env, 1000) == 0);
         weft_addr_parse(&addr[i], i ? "127.0.0.2:7946" : "127.0.0.1:7946");
     }
@@ -102,8 +104,8 @@ TEST(handshake_and_data_packets_match_the_spec)
     CHECK(same("HS_FIN", buf, (size_t)n, V_HS_FIN));
     REQUIRE(weft_engine_recv(e[1], &addr[0], buf, (size_t)n, t + 100) == 0);
 
-    REQUIRE(weft_engine_send(e[0], weft_engine_id(e[1]), "hello", 5,
-                             WEFT_PRIO_NORMAL | WEFT_SEND_ORDERED, t + 100) == 0);
+    REQUIRE(weft_engine_send(e[0], weft_engine_id(e[1]), WEFT_CHANNEL_APP, "hello", 5,
+                             WEFT_PRIO_NORMAL | WEFT_SEND_ORDERED, t + 100) == 1);
     n = weft_engine_write(e[0], &to, buf, sizeof buf, t + 100);
     REQUIRE(n > 0);
     CHECK(same("DATA", buf, (size_t)n, V_DATA));
@@ -111,7 +113,9 @@ TEST(handshake_and_data_packets_match_the_spec)
     weft_event ev;
     int got = 0;
     while (weft_engine_poll(e[1], &ev))
-        if (ev.type == WEFT_EV_MESSAGE && ev.len == 5 && memcmp(ev.data, "hello", 5) == 0)
+        if (ev.type == WEFT_EV_MESSAGE && ev.u.message.len == 5 &&
+            ev.u.message.channel == WEFT_CHANNEL_APP &&
+            memcmp(ev.u.message.data, "hello", 5) == 0)
             got = 1;
     CHECK(got);
     weft_engine_del(e[0]);
