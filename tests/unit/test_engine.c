@@ -5,214 +5,17 @@
  */
 #include <string.h>
 
-#include "weft/crypto.h"
-#include "weft/weft.h"
 #include "test.h"
 
-#define NMAX 3
-
-typedef struct pkt {
-    int to;
-    weft_addr from;
-    size_t len;
-    uint8_t data[65536];
-} pkt;
-
-typedef struct net {
-    weft_engine *e[NMAX];
-    weft_node_id id[NMAX];
-    weft_addr addr[NMAX];
-    int n;
-    uint64_t now;
-    pkt *q;
-    size_t qn, qcap;
-    /* fault hooks */
-    int drop_to[NMAX];        /* drop everything sent to node i */
-    int (*mangle)(struct net *, pkt *);
-    /* what was received */
-    int up[NMAX][NMAX];
-    int down_reason[NMAX][NMAX];
-    uint64_t msgs[NMAX];
-    uint64_t bytes[NMAX];
-    uint8_t last_msg[NMAX][64];
-    size_t last_len[NMAX];
-    uint32_t last_flags[NMAX];
-    int member_ev[NMAX][16];  /* count per WEFT_EV_MEMBER_* type */
-    char last_member_name[NMAX][65];
-} net;
-
-static uint64_t rng = 1;
-static void test_rand(void *ctx, uint8_t *b, size_t n)
-{
-    (void)ctx;
-    for (size_t i = 0; i < n; i++) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        b[i] = (uint8_t)(rng >> 56);
-    }
-}
-
-static int idx_of(net *w, const weft_addr *a)
-{
-    for (int i = 0; i < w->n; i++)
-        if (weft_addr_eq(&w->addr[i], a))
-            return i;
-    return -1;
-}
-
-static int idx_of_id(net *w, const weft_node_id *id)
-{
-    for (int i = 0; i < w->n; i++)
-        if (memcmp(w->id[i].key, id->key, 32) == 0)
-            return i;
-    return -1;
-}
-
-static void make_node(net *w, int i, const char *netkey_seed)
-{
-    const weft_crypto *c = weft_crypto_sodium();
-    weft_config cfg;
-    weft_config_default(&cfg);
-    uint8_t seed[32], pk[32];
-    memset(seed, 0x40 + i, 32);
-    c->sign_keypair_seed(c->ctx, pk, cfg.identity_secret, seed);
-    weft_iov iov = {netkey_seed, strlen(netkey_seed)};
-    uint8_t h[64];
-    c->hash(c->ctx, h, &iov, 1);
-    memcpy(cfg.network_key, h, 32);
-    cfg.unreachable_ms = 3000;
-    cfg.keepalive_ms = 500;
-    weft_env env = {NULL, c, {NULL, test_rand}, NULL, NULL};
-    REQUIRE(weft_engine_new(&w->e[i], &cfg, &env, w->now) == 0);
-    weft_membership_config mc;
-    weft_membership_config_default(&mc);
-    REQUIRE(weft_membership_attach(w->e[i], &mc, w->now) == 0);
-    w->id[i] = *weft_engine_id(w->e[i]);
-    memset(&w->addr[i], 0, sizeof w->addr[i]);
-    w->addr[i].family = 4;
-    w->addr[i].ip[0] = 127;
-    w->addr[i].ip[3] = (uint8_t)(i + 1);
-    w->addr[i].port = 7000;
-}
-
-static void drain_events(net *w, int i)
-{
-    weft_event ev;
-    while (weft_engine_poll(w->e[i], &ev)) {
-        int j = idx_of_id(w, &ev.peer);
-        switch (ev.type) {
-        case WEFT_EV_PEER_UP:
-            if (j >= 0)
-                w->up[i][j] = 1;
-            break;
-        case WEFT_EV_PEER_DOWN:
-            if (j >= 0) {
-                w->up[i][j] = 0;
-                w->down_reason[i][j] = ev.error;
-            }
-            break;
-        case WEFT_EV_MEMBER_JOINED:
-        case WEFT_EV_MEMBER_UPDATED:
-        case WEFT_EV_MEMBER_SUSPECT:
-        case WEFT_EV_MEMBER_ALIVE:
-        case WEFT_EV_MEMBER_FAILED:
-        case WEFT_EV_MEMBER_LEFT:
-        case WEFT_EV_MEMBER_REJOINED:
-        case WEFT_EV_MEMBER_REFUSED:
-            w->member_ev[i][ev.type - WEFT_EV_MEMBER_JOINED]++;
-            memcpy(w->last_member_name[i], ev.u.member.name, sizeof ev.u.member.name);
-            break;
-        case WEFT_EV_MESSAGE:
-            w->msgs[i]++;
-            w->bytes[i] += ev.u.message.len;
-            w->last_len[i] = ev.u.message.len;
-            w->last_flags[i] = ev.u.message.flags;
-            memcpy(w->last_msg[i], ev.u.message.data, ev.u.message.len < 64 ? ev.u.message.len : 64);
-            break;
-        }
-    }
-}
-
-static void flush_out(net *w, int i)
-{
-    for (;;) {
-        if (w->qn == w->qcap) {
-            w->qcap = w->qcap ? w->qcap * 2 : 64;
-            w->q = realloc(w->q, w->qcap * sizeof *w->q);
-        }
-        pkt *p = &w->q[w->qn];
-        weft_addr to;
-        ptrdiff_t n = weft_engine_write(w->e[i], &to, p->data, sizeof p->data, w->now);
-        if (n <= 0)
-            break;
-        p->to = idx_of(w, &to);
-        p->from = w->addr[i];
-        p->len = (size_t)n;
-        if (p->to < 0 || w->drop_to[p->to])
-            continue;
-        if (w->mangle && !w->mangle(w, p))
-            continue;
-        w->qn++;
-    }
-}
-
-/* Delivers queued packets (1 ms hop) and runs timers, until time t. */
-static void run_until(net *w, uint64_t t)
-{
-    while (w->now < t) {
-        for (int i = 0; i < w->n; i++) {
-            if (!w->e[i])
-                continue;
-            flush_out(w, i);
-        }
-        size_t n = w->qn;
-        if (n) {
-            w->now += 1000;
-            /* copy out: delivery produces new packets */
-            pkt *batch = malloc(n * sizeof *batch);
-            memcpy(batch, w->q, n * sizeof *batch);
-            w->qn = 0;
-            for (size_t k = 0; k < n; k++) {
-                int to = batch[k].to;
-                if (!w->e[to])
-                    continue;
-                weft_engine_recv(w->e[to], &batch[k].from, batch[k].data, batch[k].len, w->now);
-                drain_events(w, to);
-            }
-            free(batch);
-            continue;
-        }
-        uint64_t next = UINT64_MAX;
-        for (int i = 0; i < w->n; i++)
-            if (w->e[i] && weft_engine_expiry(w->e[i]) < next)
-                next = weft_engine_expiry(w->e[i]);
-        if (next > t)
-            next = t;
-        if (next > w->now)
-            w->now = next;
-        for (int i = 0; i < w->n; i++) {
-            if (w->e[i] && weft_engine_expiry(w->e[i]) <= w->now) {
-                weft_engine_handle_expiry(w->e[i], w->now);
-                drain_events(w, i);
-            }
-        }
-    }
-}
-
-static void net_free(net *w)
-{
-    for (int i = 0; i < w->n; i++)
-        weft_engine_del(w->e[i]);
-    free(w->q);
-    memset(w, 0, sizeof *w);
-}
+#include "enginenet.h"
 
 static void setup2(net *w, const char *k0, const char *k1)
 {
     memset(w, 0, sizeof *w);
     w->n = 2;
     w->now = 1000000;
-    make_node(w, 0, k0);
-    make_node(w, 1, k1);
+    net_make_node(w, 0, k0);
+    net_make_node(w, 1, k1);
 }
 
 TEST(handshake_establishes_both_ways)
@@ -220,7 +23,7 @@ TEST(handshake_establishes_both_ways)
     net w;
     setup2(&w, "mesh", "mesh");
     REQUIRE(weft_engine_connect(w.e[0], &w.addr[1], w.now) == 0);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     CHECK(w.up[0][1]);
     CHECK(w.up[1][0]);
     weft_peer_info pi;
@@ -238,7 +41,7 @@ TEST(wrong_network_key_gets_no_session)
     net w;
     setup2(&w, "mesh", "other mesh");
     REQUIRE(weft_engine_connect(w.e[0], &w.addr[1], w.now) == 0);
-    run_until(&w, w.now + 20000000);
+    net_run_until(&w, w.now + 20000000);
     CHECK(!w.up[0][1]);
     CHECK(!w.up[1][0]);
     CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "x", 1, 0, w.now) == WEFT_ERR_NO_PEER);
@@ -255,27 +58,27 @@ TEST(messages_of_every_kind_arrive)
     net w;
     setup2(&w, "mesh", "mesh");
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     const weft_node_id *b = weft_engine_id(w.e[1]);
     CHECK(weft_engine_send(w.e[0], b, WEFT_CHANNEL_APP, "hello", 5, WEFT_PRIO_NORMAL | WEFT_SEND_ORDERED, w.now) > 0);
-    run_until(&w, w.now + 50000);
+    net_run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[1], 1);
     CHECK(w.last_len[1] == 5 && memcmp(w.last_msg[1], "hello", 5) == 0);
     CHECK(weft_engine_send(w.e[0], b, WEFT_CHANNEL_APP, "u", 1, WEFT_PRIO_HIGH | WEFT_SEND_UNORDERED, w.now) > 0);
-    run_until(&w, w.now + 50000);
+    net_run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[1], 2);
     CHECK_EQ_INT(w.last_flags[1], WEFT_PRIO_HIGH | WEFT_SEND_UNORDERED);
     CHECK(weft_engine_send(w.e[0], b, WEFT_CHANNEL_APP, "d", 1, WEFT_PRIO_LOW | WEFT_SEND_UNRELIABLE, w.now) > 0);
-    run_until(&w, w.now + 50000);
+    net_run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[1], 3);
     CHECK(weft_engine_send(w.e[0], b, WEFT_CHANNEL_APP, "", 0, 0, w.now) > 0); /* empty */
-    run_until(&w, w.now + 50000);
+    net_run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[1], 4);
     CHECK_EQ_INT(w.last_len[1], 0);
     /* the other direction */
     CHECK(weft_engine_send(w.e[1], weft_engine_id(w.e[0]), WEFT_CHANNEL_APP, "back", 4, 0, w.now) > 0);
-    run_until(&w, w.now + 50000);
+    net_run_until(&w, w.now + 50000);
     CHECK_EQ_INT(w.msgs[0], 1);
     net_free(&w);
 }
@@ -285,14 +88,14 @@ TEST(large_message_is_fragmented_and_reassembled)
     net w;
     setup2(&w, "mesh", "mesh");
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     size_t n = 4u << 20;
     uint8_t *big = malloc(n);
     for (size_t i = 0; i < n; i++)
         big[i] = (uint8_t)(i * 7 + (i >> 13));
     CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, big, n, WEFT_PRIO_LOW, w.now) > 0);
-    run_until(&w, w.now + 5000000);
+    net_run_until(&w, w.now + 5000000);
     CHECK_EQ_INT(w.msgs[1], 1);
     CHECK_EQ_INT(w.bytes[1], n);
     CHECK(memcmp(w.last_msg[1], big, 64) == 0);
@@ -306,7 +109,7 @@ TEST(large_message_is_fragmented_and_reassembled)
     net_free(&w);
 }
 
-static int flip_data(net *w, pkt *p)
+static int flip_data(net *w, net_pkt *p)
 {
     (void)w;
     if (p->data[0] == 0x10 && p->len > 20)
@@ -319,24 +122,24 @@ TEST(tampered_packets_are_dropped_and_counted)
     net w;
     setup2(&w, "mesh", "mesh");
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     w.mangle = flip_data;
     weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "secret", 6, 0, w.now);
-    run_until(&w, w.now + 200000);
+    net_run_until(&w, w.now + 200000);
     CHECK_EQ_INT(w.msgs[1], 0);
     weft_stats st;
     weft_engine_stats(w.e[1], &st);
     CHECK(st.drop_decrypt > 0);
     w.mangle = NULL; /* the retransmission then gets through, once */
-    run_until(&w, w.now + 3000000);
+    net_run_until(&w, w.now + 3000000);
     CHECK_EQ_INT(w.msgs[1], 1);
     net_free(&w);
 }
 
-static pkt saved;
+static net_pkt saved;
 static int have_saved;
-static int save_data(net *w, pkt *p)
+static int save_data(net *w, net_pkt *p)
 {
     (void)w;
     if (p->data[0] == 0x10 && !have_saved && p->len > 30) {
@@ -351,17 +154,17 @@ TEST(replayed_and_truncated_packets_are_dropped)
     net w;
     setup2(&w, "mesh", "mesh");
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     have_saved = 0;
     w.mangle = save_data;
     weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "once", 4, WEFT_SEND_UNORDERED, w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     w.mangle = NULL;
     REQUIRE(have_saved);
     CHECK_EQ_INT(w.msgs[1], 1);
     CHECK(weft_engine_recv(w.e[1], &saved.from, saved.data, saved.len, w.now) == WEFT_ERR_REPLAY);
-    drain_events(&w, 1);
+    net_drain_events(&w, 1);
     CHECK_EQ_INT(w.msgs[1], 1);
     CHECK(weft_engine_recv(w.e[1], &saved.from, saved.data, 10, w.now) == WEFT_ERR_PROTO);
     uint8_t junk[3] = {0x02, 1, 2};
@@ -380,14 +183,14 @@ TEST(silent_peer_is_reported_unreachable)
     net w;
     setup2(&w, "mesh", "mesh");
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     /* node 1 vanishes: nothing reaches it, it sends nothing */
     weft_engine_del(w.e[1]);
     w.e[1] = NULL;
     w.drop_to[1] = 1;
     uint64_t t0 = w.now;
-    run_until(&w, t0 + 10000000);
+    net_run_until(&w, t0 + 10000000);
     CHECK(!w.up[0][1]);
     CHECK_EQ_INT(w.down_reason[0][1], WEFT_ERR_UNREACHABLE);
     net_free(&w);
@@ -399,7 +202,7 @@ TEST(dial_to_nobody_fails_with_unreachable)
     setup2(&w, "mesh", "mesh");
     w.drop_to[1] = 1;
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 10000000);
+    net_run_until(&w, w.now + 10000000);
     weft_stats st;
     weft_engine_stats(w.e[0], &st);
     CHECK(st.handshakes_failed >= 1);
@@ -412,10 +215,10 @@ TEST(close_is_seen_by_the_peer)
     net w;
     setup2(&w, "mesh", "mesh");
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     REQUIRE(w.up[1][0]);
     CHECK(weft_engine_close_peer(w.e[0], weft_engine_id(w.e[1]), w.now) == 0);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     CHECK(!w.up[1][0]);
     CHECK_EQ_INT(w.down_reason[1][0], WEFT_ERR_PEER_CLOSED);
     net_free(&w);
@@ -426,7 +229,7 @@ TEST(rekey_keeps_the_session_and_its_messages)
     net w;
     setup2(&w, "mesh", "mesh");
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     uint64_t hs0;
     weft_stats st;
@@ -435,7 +238,7 @@ TEST(rekey_keeps_the_session_and_its_messages)
     /* keep traffic going past rekey_after_ms (120 s) */
     for (int i = 0; i < 130; i++) {
         weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "tick", 4, 0, w.now);
-        run_until(&w, w.now + 1000000);
+        net_run_until(&w, w.now + 1000000);
     }
     weft_engine_stats(w.e[1], &st);
     CHECK(st.handshakes_ok > hs0);
@@ -447,34 +250,23 @@ TEST(rekey_keeps_the_session_and_its_messages)
 TEST(rekey_after_a_packet_count)
 {
     net w;
-    memset(&w, 0, sizeof w);
-    w.n = 2;
-    w.now = 1000000;
-    make_node(&w, 0, "mesh");
-    make_node(&w, 1, "mesh");
+    setup2(&w, "mesh", "mesh");
     weft_engine_del(w.e[0]);
     /* node 0 again, with a tiny packet budget per key */
-    const weft_crypto *c = weft_crypto_sodium();
     weft_config cfg;
-    weft_config_default(&cfg);
-    uint8_t seed[32], pk[32];
-    memset(seed, 0x40, 32);
-    c->sign_keypair_seed(c->ctx, pk, cfg.identity_secret, seed);
-    weft_iov iov = {"mesh", 4};
-    uint8_t h[64];
-    c->hash(c->ctx, h, &iov, 1);
-    memcpy(cfg.network_key, h, 32);
+    net_config(&cfg, 0, "mesh");
+    cfg.unreachable_ms = 10000;
+    cfg.keepalive_ms = 2000;
     cfg.rekey_after_packets = 200;
-    weft_env env = {NULL, c, {NULL, test_rand}, NULL, NULL};
-    REQUIRE(weft_engine_new(&w.e[0], &cfg, &env, w.now) == 0);
+    REQUIRE(net_make_node_cfg(&w, 0, &cfg) == 0);
     weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    run_until(&w, w.now + 100000);
+    net_run_until(&w, w.now + 100000);
     REQUIRE(w.up[0][1]);
     for (int i = 0; i < 600; i++) {
         CHECK(weft_engine_send(w.e[0], weft_engine_id(w.e[1]), WEFT_CHANNEL_APP, "n", 1, 0, w.now) > 0);
-        run_until(&w, w.now + 2000);
+        net_run_until(&w, w.now + 2000);
     }
-    run_until(&w, w.now + 1000000);
+    net_run_until(&w, w.now + 1000000);
     weft_stats st;
     weft_engine_stats(w.e[1], &st);
     CHECK(st.handshakes_ok >= 3);
@@ -497,7 +289,7 @@ TEST(misuse_returns_clear_errors)
     weft_config_default(&cfg);
     cfg.mtu_initial = 100;
     weft_engine *e2 = NULL;
-    weft_env env = {NULL, weft_crypto_sodium(), {NULL, test_rand}, NULL, NULL};
+    weft_env env = {NULL, weft_crypto_sodium(), {NULL, net_rand}, NULL, NULL};
     CHECK(weft_engine_new(&e2, &cfg, &env, 0) == WEFT_ERR_CONFIG);
     CHECK(strcmp(weft_strerror(WEFT_ERR_TOO_BIG), "message larger than the configured cap") == 0);
     CHECK(strcmp(weft_err_name(WEFT_ERR_REPLAY), "WEFT_ERR_REPLAY") == 0);
@@ -545,19 +337,13 @@ static int alive_count(weft_engine *e)
 TEST(membership_join_meta_failure_and_leave)
 {
     net w;
-    memset(&w, 0, sizeof w);
-    w.n = 3;
-    w.now = 1000000;
-    for (int i = 0; i < 3; i++) {
-        make_node(&w, i, "mesh");
-        REQUIRE(weft_membership_set_addr(w.e[i], &w.addr[i], w.now) == 0);
-    }
+    REQUIRE(net_setup(&w, 3, 1, "mesh") == 0);
     weft_tag tags[2] = {{"role", "camera"}, {"fps", "30"}};
     CHECK(weft_membership_set_meta(w.e[1], "cam1", "active", tags, 2, w.now) == 0);
     /* nodes 1 and 2 join through node 0 */
     CHECK(weft_membership_join(w.e[1], &w.addr[0], w.now) == 0);
     CHECK(weft_membership_join(w.e[2], &w.addr[0], w.now) == 0);
-    run_until(&w, w.now + 5000000);
+    net_run_until(&w, w.now + 5000000);
     for (int i = 0; i < 3; i++)
         CHECK_EQ_INT(alive_count(w.e[i]), 3);
     CHECK(w.member_ev[2][0] >= 2); /* joined: node 0 and node 1 */
@@ -583,14 +369,14 @@ TEST(membership_join_meta_failure_and_leave)
     weft_engine_del(w.e[2]);
     w.e[2] = NULL;
     w.drop_to[2] = 1;
-    run_until(&w, w.now + 10000000);
+    net_run_until(&w, w.now + 10000000);
     REQUIRE(weft_membership_find(w.e[0], &w.id[2], &m) == 0);
     CHECK(m.state == WEFT_MEMBER_DEAD);
     CHECK(w.member_ev[0][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED] == 1);
     CHECK(w.member_ev[1][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED] == 1);
     /* node 1 leaves gracefully: node 0 sees it left, not failed */
     CHECK(weft_membership_leave(w.e[1], w.now) == 0);
-    run_until(&w, w.now + 2000000);
+    net_run_until(&w, w.now + 2000000);
     REQUIRE(weft_membership_find(w.e[0], &w.id[1], &m) == 0);
     CHECK(m.state == WEFT_MEMBER_LEFT);
     CHECK(w.member_ev[0][WEFT_EV_MEMBER_LEFT - WEFT_EV_MEMBER_JOINED] == 1);
@@ -605,17 +391,383 @@ TEST(membership_ignores_nodes_without_the_key)
     memset(&w, 0, sizeof w);
     w.n = 2;
     w.now = 1000000;
-    make_node(&w, 0, "mesh");
-    make_node(&w, 1, "intruder");
-    for (int i = 0; i < 2; i++)
-        weft_membership_set_addr(w.e[i], &w.addr[i], w.now);
+    w.membership = 1;
+    REQUIRE(net_make_node(&w, 0, "mesh") == 0);
+    REQUIRE(net_make_node(&w, 1, "intruder") == 0);
     weft_membership_join(w.e[1], &w.addr[0], w.now);
-    run_until(&w, w.now + 5000000);
+    net_run_until(&w, w.now + 5000000);
     CHECK_EQ_INT(alive_count(w.e[0]), 1);
     CHECK_EQ_INT(alive_count(w.e[1]), 1);
     weft_membership_stats ms;
     weft_membership_stats_get(w.e[0], &ms);
     CHECK(ms.drop_bad_mac > 0);
+    net_free(&w);
+}
+
+/* --- the delivery promise (docs/ARCHITECTURE.md §Delivery) ------------- */
+
+static void connect2(net *w)
+{
+    setup2(w, "mesh", "mesh");
+    weft_engine_connect(w->e[0], &w->addr[1], w->now);
+    net_run_until(w, w->now + 100000);
+}
+
+TEST(receipt_comes_only_after_the_application_polled)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    w.no_poll[1] = 1; /* node 1's application is slow */
+    int64_t id = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "ask", 3,
+                                  WEFT_SEND_RECEIPT, w.now);
+    REQUIRE(id > 0);
+    net_run_until(&w, w.now + 500000);
+    weft_peer_info pi;
+    REQUIRE(weft_engine_peer_info(w.e[0], &w.id[1], &pi) == 0);
+    CHECK_EQ_INT(pi.queued_msgs, 0);      /* acknowledged by the transport */
+    CHECK_EQ_INT(pi.receipts_pending, 1); /* but not yet taken */
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_DELIVERED, 0, 0), 0);
+    w.no_poll[1] = 0;
+    net_drain_events(&w, 1);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    net_run_until(&w, w.now + 100000);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_DELIVERED, 0, (uint64_t)id), 1);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, 0, 0), 0);
+    /* a receipt on an unreliable message is refused: it cannot be kept */
+    CHECK(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "x", 1,
+                           WEFT_SEND_RECEIPT | WEFT_SEND_UNRELIABLE, w.now) == WEFT_ERR_INVAL);
+    weft_stats st;
+    weft_engine_stats(w.e[0], &st);
+    CHECK_EQ_INT(st.receipts, 1);
+    net_free(&w);
+}
+
+TEST(every_queued_message_fails_when_the_peer_goes_down)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    /* node 1 vanishes with 5 messages (one of 3 MB) queued to it */
+    weft_engine_del(w.e[1]);
+    w.e[1] = NULL;
+    w.drop_to[1] = 1;
+    static uint8_t big[3u << 20];
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        ids[i] = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, big,
+                                  i == 2 ? sizeof big : 10, i == 3 ? WEFT_SEND_RECEIPT : 0,
+                                  w.now);
+        REQUIRE(ids[i] > 0);
+        CHECK(i == 0 || ids[i] > ids[i - 1]);
+    }
+    net_run_until(&w, w.now + 10000000);
+    CHECK(!w.up[0][1]);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, WEFT_ERR_UNREACHABLE,
+                                       (uint64_t)ids[i]), 1);
+    CHECK_EQ_INT(w.noutcomes[0], 5);
+    weft_stats st;
+    weft_engine_stats(w.e[0], &st);
+    CHECK_EQ_INT(st.send_failed, 5);
+    net_free(&w);
+}
+
+TEST(a_receipt_still_awaited_fails_on_close)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    w.no_poll[1] = 1;
+    int64_t id = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "important", 9,
+                                  WEFT_SEND_RECEIPT, w.now);
+    REQUIRE(id > 0);
+    net_run_until(&w, w.now + 200000); /* acknowledged, never polled */
+    /* node 0 gives up on node 1 before its application took the message */
+    REQUIRE(weft_engine_close_peer(w.e[0], &w.id[1], w.now) == 0);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, WEFT_ERR_PEER_CLOSED,
+                                   (uint64_t)id), 0);
+    net_drain_events(&w, 0);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, WEFT_ERR_PEER_CLOSED,
+                                   (uint64_t)id), 1);
+    CHECK_EQ_INT(w.msgs[1], 0);
+    net_free(&w);
+}
+
+TEST(a_restarted_peer_gets_the_unfinished_messages_and_reports_the_rest)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    /* one message acknowledged and awaiting its receipt, one still in
+     * flight when node 1 restarts */
+    w.no_poll[1] = 1;
+    int64_t acked = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "a", 1,
+                                     WEFT_SEND_RECEIPT, w.now);
+    net_run_until(&w, w.now + 200000);
+    weft_engine_del(w.e[1]);
+    w.e[1] = NULL;
+    w.no_poll[1] = 0;
+    w.drop_to[1] = 1;
+    int64_t later = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "b", 1,
+                                     WEFT_SEND_RECEIPT, w.now);
+    REQUIRE(acked > 0 && later > 0);
+    net_run_until(&w, w.now + 50000);
+    w.drop_to[1] = 0;
+    REQUIRE(net_make_node(&w, 1, "mesh") == 0);
+    /* node 1 dials node 0: a new session id, so node 0 resets its
+     * transport: "b" is sent again, "a"'s receipt will never come */
+    weft_engine_connect(w.e[1], &w.addr[0], w.now);
+    net_run_until(&w, w.now + 1000000);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, WEFT_ERR_PEER_RESTARTED,
+                                   (uint64_t)acked), 1);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    CHECK(w.last_len[1] == 1 && w.last_msg[1][0] == 'b');
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_DELIVERED, 0, (uint64_t)later), 1);
+    net_free(&w);
+}
+
+TEST(close_fails_what_is_still_queued)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    w.drop_to[1] = 1; /* nothing gets acknowledged any more */
+    int64_t a = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "1", 1, 0, w.now);
+    int64_t b = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "2", 1, 0, w.now);
+    net_run_until(&w, w.now + 20000);
+    REQUIRE(weft_engine_close_peer(w.e[0], &w.id[1], w.now) == 0);
+    net_drain_events(&w, 0);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, WEFT_ERR_PEER_CLOSED,
+                                   (uint64_t)a), 1);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, WEFT_ERR_PEER_CLOSED,
+                                   (uint64_t)b), 1);
+    CHECK(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "3", 1, 0, w.now) ==
+          WEFT_ERR_NO_PEER);
+    net_free(&w);
+}
+
+/* --- channels ----------------------------------------------------------- */
+
+TEST(messages_carry_their_channel)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    CHECK(weft_engine_send(w.e[0], &w.id[1], 0x1234, "c", 1, 0, w.now) > 0);
+    net_run_until(&w, w.now + 50000);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    CHECK_EQ_INT(w.last_channel[1], 0x1234);
+    /* a protocol channel nobody registered: counted and dropped */
+    CHECK(weft_engine_send(w.e[0], &w.id[1], 5, "p", 1, 0, w.now) > 0);
+    net_run_until(&w, w.now + 50000);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    weft_stats st;
+    weft_engine_stats(w.e[1], &st);
+    CHECK_EQ_INT(st.drop_no_channel, 1);
+    CHECK(weft_engine_send(w.e[0], &w.id[1], 0, "z", 1, 0, w.now) == WEFT_ERR_INVAL);
+    net_free(&w);
+}
+
+/* --- sessions on demand ------------------------------------------------- */
+
+TEST(send_to_a_member_opens_a_session_on_demand)
+{
+    net w;
+    REQUIRE(net_setup(&w, 3, 1, "mesh") == 0);
+    CHECK(weft_membership_join(w.e[1], &w.addr[0], w.now) == 0);
+    CHECK(weft_membership_join(w.e[2], &w.addr[0], w.now) == 0);
+    net_run_until(&w, w.now + 3000000);
+    weft_member m;
+    REQUIRE(weft_membership_find(w.e[1], &w.id[2], &m) == 0);
+    CHECK(!w.up[1][2]);
+    /* no connect: node 1 knows node 2 only from the membership */
+    int64_t id = weft_engine_send(w.e[1], &w.id[2], WEFT_CHANNEL_APP, "hi", 2,
+                                  WEFT_SEND_RECEIPT, w.now);
+    CHECK(id > 0);
+    net_run_until(&w, w.now + 500000);
+    CHECK(w.up[1][2]);
+    CHECK_EQ_INT(w.msgs[2], 1);
+    CHECK_EQ_INT(net_outcome_count(&w, 1, WEFT_EV_DELIVERED, 0, (uint64_t)id), 1);
+    /* an id nobody knows is still refused at once */
+    weft_node_id nobody;
+    memset(&nobody, 7, sizeof nobody);
+    CHECK(weft_engine_send(w.e[1], &nobody, WEFT_CHANNEL_APP, "x", 1, 0, w.now) ==
+          WEFT_ERR_NO_PEER);
+    /* and a member that cannot be reached fails the message, not silently */
+    w.drop_to[0] = 1;
+    weft_engine_del(w.e[0]);
+    w.e[0] = NULL;
+    REQUIRE(weft_membership_find(w.e[1], &w.id[0], &m) == 0);
+    int64_t lost = weft_engine_send(w.e[1], &w.id[0], WEFT_CHANNEL_APP, "x", 1, 0, w.now);
+    CHECK(lost > 0);
+    net_run_until(&w, w.now + 5000000);
+    CHECK_EQ_INT(net_outcome_count(&w, 1, WEFT_EV_SEND_FAILED, 0, (uint64_t)lost), 1);
+    net_free(&w);
+}
+
+/* --- events whose data outlives the packet ------------------------------ */
+
+static char seen[8][32];
+static int nseen;
+static void remember(net *w, int i, const weft_event *ev)
+{
+    (void)w;
+    if (i == 1 && ev->type == WEFT_EV_MESSAGE && nseen < 8) {
+        size_t n = ev->u.message.len < 31 ? ev->u.message.len : 31;
+        memcpy(seen[nseen], ev->u.message.data, n);
+        seen[nseen++][n] = 0;
+    }
+}
+
+TEST(events_stay_valid_when_packets_arrive_before_the_application_polls)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    nseen = 0;
+    w.on_event = remember;
+    w.no_poll[1] = 1;
+    /* three messages in three packets, all received before any poll: the
+     * first two point into the receive buffer until the next packet
+     * arrives, and must be copied out then (run this under ASan) */
+    static const char *m[3] = {"first message", "second message", "third message"};
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, m[i], strlen(m[i]),
+                                 WEFT_SEND_UNORDERED, w.now) > 0);
+        net_run_until(&w, w.now + 2000);
+    }
+    net_run_until(&w, w.now + 50000);
+    w.no_poll[1] = 0;
+    net_drain_events(&w, 1);
+    REQUIRE(nseen == 3);
+    for (int i = 0; i < 3; i++)
+        CHECK(strcmp(seen[i], m[i]) == 0);
+    net_free(&w);
+}
+
+/* --- the side that can tell reports a wrong network key ----------------- */
+
+TEST(wrong_network_key_is_reported_once_with_its_address)
+{
+    net w;
+    setup2(&w, "mesh", "other mesh");
+    REQUIRE(weft_engine_connect(w.e[0], &w.addr[1], w.now) == 0);
+    net_run_until(&w, w.now + 5000000); /* node 0 retries several times */
+    CHECK_EQ_INT(w.hs_failed[1], 1);
+    CHECK_EQ_INT(w.hs_failed_error[1], WEFT_ERR_WRONG_MESH);
+    CHECK(weft_addr_eq(&w.hs_failed_addr[1], &w.addr[0]));
+    weft_stats st;
+    weft_engine_stats(w.e[1], &st);
+    CHECK(st.drop_wrong_mesh >= 2); /* it was tried more than once */
+    net_free(&w);
+}
+
+/* --- handshake floods (issue: no amplification, no lock-out) ------------ */
+
+static net_pkt captured;
+static int have_init;
+static int capture_init(net *w, net_pkt *p)
+{
+    (void)w;
+    if (p->data[0] == 0x01 && !have_init) {
+        captured = *p;
+        have_init = 1;
+    }
+    return 1;
+}
+
+/* Feeds `count` copies of the captured HS_INIT to node `to` from spoofed
+ * sources (distinct when `distinct`), drains what node `to` answers to
+ * addresses outside the net, and adds the bytes both ways. */
+static void replay_init(net *w, int to, int count, int distinct, uint32_t *seq,
+                        uint64_t *in, uint64_t *out)
+{
+    for (int k = 0; k < count; k++) {
+        weft_addr from = {0};
+        from.family = 4;
+        from.ip[0] = 10;
+        uint32_t v = distinct ? (*seq)++ : 7;
+        from.ip[1] = (uint8_t)(v >> 16);
+        from.ip[2] = (uint8_t)(v >> 8);
+        from.ip[3] = (uint8_t)v;
+        from.port = (uint16_t)(1000 + v % 50000);
+        weft_engine_recv(w->e[to], &from, captured.data, captured.len, w->now);
+        *in += captured.len;
+    }
+    /* what goes to the spoofed sources is counted; the rest is delivered */
+    uint8_t buf[65536];
+    weft_addr dst;
+    ptrdiff_t n;
+    while ((n = weft_engine_write(w->e[to], &dst, buf, sizeof buf, w->now)) > 0) {
+        int j = net_idx_of(w, &dst);
+        if (j < 0) {
+            *out += (uint64_t)n;
+            continue;
+        }
+        if (w->qn == w->qcap) {
+            w->qcap = w->qcap ? w->qcap * 2 : 64;
+            w->q = realloc(w->q, w->qcap * sizeof *w->q);
+        }
+        net_pkt *p = &w->q[w->qn++];
+        p->to = j;
+        p->from = w->addr[to];
+        p->len = (size_t)n;
+        memcpy(p->data, buf, (size_t)n);
+    }
+    net_drain_events(w, to);
+}
+
+TEST(replayed_handshake_starts_neither_lock_out_nor_amplify)
+{
+    net w;
+    memset(&w, 0, sizeof w);
+    w.n = 3;
+    w.now = 1000000;
+    for (int i = 0; i < 3; i++)
+        REQUIRE(net_make_node(&w, i, "mesh") == 0);
+    /* one genuine HS_INIT from node 0 to node 1, seen by an attacker */
+    have_init = 0;
+    w.mangle = capture_init;
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    net_flush_out(&w, 0);
+    w.mangle = NULL;
+    REQUIRE(have_init);
+    w.qn = 0;
+    weft_engine_del(w.e[0]); /* the real initiator is gone */
+    w.e[0] = NULL;
+    uint64_t in = 0, out = 0;
+    uint32_t seq = 1;
+    /* a flood from thousands of spoofed sources while node 2 dials node 1 */
+    weft_engine_connect(w.e[2], &w.addr[1], w.now);
+    for (int ms = 0; ms < 3000; ms++) {
+        replay_init(&w, 1, 20, 1, &seq, &in, &out);
+        net_run_until(&w, w.now + 1000);
+    }
+    CHECK(w.up[2][1]);
+    CHECK(w.up[1][2]);
+    weft_stats st;
+    weft_engine_stats(w.e[1], &st);
+    CHECK(out <= in); /* never more bytes back than came in */
+    CHECK(st.cookies_sent > 0);
+    CHECK(st.half_open <= 256);
+    CHECK_EQ_INT(st.handshakes_ok, 1);
+    /* the same packet again and again from one address: one slot, never
+     * extended: it is gone unreachable_ms (3 s) after it was made */
+    net_run_until(&w, w.now + 4000000);
+    weft_engine_stats(w.e[1], &st);
+    CHECK_EQ_INT(st.half_open, 0);
+    uint64_t in1 = 0, out1 = 0;
+    for (int ms = 0; ms < 2500; ms++) {
+        replay_init(&w, 1, 1, 0, &seq, &in1, &out1);
+        net_run_until(&w, w.now + 1000);
+    }
+    weft_engine_stats(w.e[1], &st);
+    CHECK(out1 <= in1);
+    CHECK(st.half_open <= 1);
+    net_run_until(&w, w.now + 600000); /* 3.1 s after the first */
+    weft_engine_stats(w.e[1], &st);
+    CHECK_EQ_INT(st.half_open, 0);
     net_free(&w);
 }
 
@@ -636,5 +788,15 @@ int main(void)
     RUN(addresses_and_ids_format_and_parse);
     RUN(membership_join_meta_failure_and_leave);
     RUN(membership_ignores_nodes_without_the_key);
+    RUN(receipt_comes_only_after_the_application_polled);
+    RUN(every_queued_message_fails_when_the_peer_goes_down);
+    RUN(a_receipt_still_awaited_fails_on_close);
+    RUN(a_restarted_peer_gets_the_unfinished_messages_and_reports_the_rest);
+    RUN(close_fails_what_is_still_queued);
+    RUN(messages_carry_their_channel);
+    RUN(send_to_a_member_opens_a_session_on_demand);
+    RUN(events_stay_valid_when_packets_arrive_before_the_application_polls);
+    RUN(wrong_network_key_is_reported_once_with_its_address);
+    RUN(replayed_handshake_starts_neither_lock_out_nor_amplify);
     TEST_MAIN_END();
 }

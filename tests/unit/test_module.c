@@ -1,0 +1,325 @@
+/*
+ * test_module.c -- protocols are modules: two small ones registered from
+ * outside the library through <weft/module.h> alone, the walk-through of
+ * docs/ARCHITECTURE.md §Adding a protocol.
+ *
+ *   echo   owns message channel 0xf0: a question ('Q' + bytes) is answered
+ *          with 'A' + the same bytes over the session; an answer becomes
+ *          an event of the module's own family for the application.
+ *   beep   owns datagram type 0x30: one-byte datagrams outside any
+ *          session (the way membership works), sent on request.
+ */
+#include <string.h>
+
+#include "test.h"
+#include "enginenet.h"
+#include "weft/module.h"
+
+/* --- echo: a protocol on its own channel -------------------------------- */
+
+#define ECHO_CHANNEL 0x00f0
+#define ECHO_EVF 0x10                       /* its event family */
+#define ECHO_EV_ANSWER ((ECHO_EVF << 8) | 1) /* u.module.data = the bytes */
+
+typedef struct echo {
+    weft_engine *e;
+    int peer_ups;        /* PEER_UP events it observed */
+    int questions, answers;
+    int freed;
+} echo;
+
+static echo echo_state[NET_MAX];
+
+static int echo_on_message(void *m, const weft_node_id *from, uint16_t channel,
+                           const uint8_t *msg, size_t len, uint32_t flags, uint64_t now_us)
+{
+    echo *x = m;
+    (void)flags;
+    if (channel != ECHO_CHANNEL || len < 1)
+        return WEFT_ERR_PROTO;
+    if (msg[0] == 'Q') {
+        uint8_t out[256];
+        if (len > sizeof out)
+            return WEFT_ERR_TOO_BIG;
+        out[0] = 'A';
+        memcpy(out + 1, msg + 1, len - 1);
+        x->questions++;
+        /* sending from a callback is allowed: dispatch is never re-entrant */
+        int64_t rc = weft_engine_send(x->e, from, ECHO_CHANNEL, out, len, 0, now_us);
+        return rc < 0 ? (int)rc : 0;
+    }
+    if (msg[0] == 'A') {
+        weft_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = ECHO_EV_ANSWER;
+        ev.peer = *from;
+        ev.u.module.channel = ECHO_CHANNEL;
+        ev.u.module.data = msg + 1; /* copied by the host */
+        ev.u.module.len = len - 1;
+        x->answers++;
+        return weft_host_emit(x->e, x, &ev);
+    }
+    return WEFT_ERR_PROTO;
+}
+
+static void echo_on_event(void *m, const weft_event *ev, uint64_t now_us)
+{
+    (void)now_us;
+    if (ev->type == WEFT_EV_PEER_UP)
+        ((echo *)m)->peer_ups++;
+    /* its own answers are not echoed back to it */
+    if (ev->type == ECHO_EV_ANSWER)
+        abort();
+}
+
+static const char *echo_event_name(int type)
+{
+    return type == ECHO_EV_ANSWER ? "echo-answer" : NULL;
+}
+
+static void echo_free(void *m)
+{
+    ((echo *)m)->freed = 1;
+}
+
+static const weft_module_ops echo_ops = {
+    .version = WEFT_MODULE_OPS_VERSION,
+    .name = "echo",
+    .channel_lo = ECHO_CHANNEL,
+    .channel_hi = ECHO_CHANNEL,
+    .event_family = ECHO_EVF,
+    .on_message = echo_on_message,
+    .on_event = echo_on_event,
+    .event_name = echo_event_name,
+    .free = echo_free,
+};
+
+/* The module's public call: the application asks a question. */
+static int64_t echo_ask(weft_engine *e, const weft_node_id *to, const char *q, uint64_t now_us)
+{
+    uint8_t b[128];
+    size_t n = strlen(q);
+    b[0] = 'Q';
+    memcpy(b + 1, q, n);
+    weft_host_enter(e, now_us);
+    int64_t rc = weft_engine_send(e, to, ECHO_CHANNEL, b, n + 1, 0, now_us);
+    weft_host_leave(e);
+    return rc;
+}
+
+/* --- beep: a protocol on its own datagram type --------------------------- */
+
+#define BEEP_PKT 0x30
+
+typedef struct beep {
+    weft_addr to;      /* a beep is due to this address */
+    int due;
+    int heard;
+    uint64_t timer_us; /* a module timer: beeps again once at this time */
+    int timer_runs;
+} beep;
+
+static beep beep_state[NET_MAX];
+
+static int beep_on_datagram(void *m, const weft_addr *from, const uint8_t *pkt, size_t len,
+                            uint64_t now_us)
+{
+    (void)from;
+    (void)now_us;
+    if (len != 1 || pkt[0] != BEEP_PKT)
+        return WEFT_ERR_PROTO;
+    ((beep *)m)->heard++;
+    return 0;
+}
+
+static ptrdiff_t beep_write(void *m, weft_addr *to, uint8_t *buf, size_t cap, uint64_t now_us)
+{
+    beep *b = m;
+    (void)now_us;
+    if (!b->due || cap < 1)
+        return 0;
+    b->due = 0;
+    *to = b->to;
+    buf[0] = BEEP_PKT;
+    return 1;
+}
+
+static uint64_t beep_expiry(const void *m)
+{
+    return ((const beep *)m)->timer_us;
+}
+
+static int beep_handle_expiry(void *m, uint64_t now_us)
+{
+    beep *b = m;
+    if (now_us >= b->timer_us) {
+        b->timer_us = UINT64_MAX;
+        b->timer_runs++;
+        b->due = 1;
+    }
+    return 0;
+}
+
+static const weft_module_ops beep_ops = {
+    .version = WEFT_MODULE_OPS_VERSION,
+    .name = "beep",
+    .pkt_type = BEEP_PKT,
+    .on_datagram = beep_on_datagram,
+    .write = beep_write,
+    .expiry = beep_expiry,
+    .handle_expiry = beep_handle_expiry,
+};
+
+/* --- tests ---------------------------------------------------------------- */
+
+static weft_event answers[8];
+static char answer_text[8][64];
+static int nanswers;
+static void take_answers(net *w, int i, const weft_event *ev)
+{
+    (void)w;
+    if (i == 0 && ev->type == ECHO_EV_ANSWER && nanswers < 8) {
+        answers[nanswers] = *ev;
+        memcpy(answer_text[nanswers], ev->u.module.data, ev->u.module.len);
+        answer_text[nanswers][ev->u.module.len] = 0;
+        nanswers++;
+    }
+}
+
+TEST(echo_module_on_its_own_channel)
+{
+    net w;
+    REQUIRE(net_setup(&w, 2, 0, "mesh") == 0);
+    for (int i = 0; i < 2; i++) {
+        memset(&echo_state[i], 0, sizeof echo_state[i]);
+        echo_state[i].e = w.e[i];
+        REQUIRE(weft_host_register(w.e[i], &echo_ops, &echo_state[i]) == 0);
+        CHECK(weft_host_module(w.e[i], "echo") == &echo_state[i]);
+    }
+    nanswers = 0;
+    w.on_event = take_answers;
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    net_run_until(&w, w.now + 100000);
+    REQUIRE(w.up[0][1]);
+    CHECK_EQ_INT(echo_state[0].peer_ups, 1);
+    CHECK_EQ_INT(echo_state[1].peer_ups, 1);
+    CHECK(echo_ask(w.e[0], &w.id[1], "ping?", w.now) > 0);
+    net_run_until(&w, w.now + 100000);
+    CHECK_EQ_INT(echo_state[1].questions, 1);
+    CHECK_EQ_INT(echo_state[0].answers, 1);
+    REQUIRE(nanswers == 1);
+    CHECK(strcmp(answer_text[0], "ping?") == 0);
+    CHECK(memcmp(&answers[0].peer, &w.id[1], sizeof w.id[1]) == 0);
+    CHECK(strcmp(weft_event_name(w.e[0], ECHO_EV_ANSWER), "echo-answer") == 0);
+    /* the module's channel never reaches the application as a message */
+    CHECK_EQ_INT(w.msgs[0], 0);
+    CHECK_EQ_INT(w.msgs[1], 0);
+    /* application channels still do */
+    CHECK(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "app", 3, 0, w.now) > 0);
+    net_run_until(&w, w.now + 100000);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    net_free(&w);
+    CHECK(echo_state[0].freed && echo_state[1].freed);
+}
+
+TEST(beep_module_owns_a_datagram_type_and_a_timer)
+{
+    net w;
+    REQUIRE(net_setup(&w, 2, 0, "mesh") == 0);
+    for (int i = 0; i < 2; i++) {
+        memset(&beep_state[i], 0, sizeof beep_state[i]);
+        beep_state[i].timer_us = UINT64_MAX;
+        REQUIRE(weft_host_register(w.e[i], &beep_ops, &beep_state[i]) == 0);
+    }
+    /* no session: node 0 beeps node 1 through its own datagram type */
+    beep_state[0].to = w.addr[1];
+    beep_state[0].due = 1;
+    net_run_until(&w, w.now + 10000);
+    CHECK_EQ_INT(beep_state[1].heard, 1);
+    /* the module's timer joins the engine's expiry */
+    beep_state[0].timer_us = w.now + 50000;
+    CHECK(weft_engine_expiry(w.e[0]) <= w.now + 50000);
+    net_run_until(&w, w.now + 100000);
+    CHECK_EQ_INT(beep_state[0].timer_runs, 1);
+    CHECK_EQ_INT(beep_state[1].heard, 2);
+    weft_stats st;
+    weft_engine_stats(w.e[1], &st);
+    CHECK_EQ_INT(st.sessions, 0);
+    /* a datagram type nobody owns is still malformed */
+    uint8_t stray[1] = {0x31};
+    CHECK(weft_engine_recv(w.e[1], &w.addr[0], stray, 1, w.now) == WEFT_ERR_PROTO);
+    net_free(&w);
+}
+
+TEST(registration_refuses_conflicts_and_bad_tables)
+{
+    net w;
+    REQUIRE(net_setup(&w, 1, 1, "mesh") == 0); /* membership holds 0x20 */
+    echo x = {0};
+    x.e = w.e[0];
+    REQUIRE(weft_host_register(w.e[0], &echo_ops, &x) == 0);
+    CHECK(weft_host_register(w.e[0], &echo_ops, &x) == WEFT_ERR_EXISTS); /* name */
+    weft_module_ops o = echo_ops;
+    o.name = "echo2";
+    CHECK(weft_host_register(w.e[0], &o, &x) == WEFT_ERR_EXISTS); /* channel */
+    o.channel_lo = 0xe0;
+    o.channel_hi = 0x1f0;
+    CHECK(weft_host_register(w.e[0], &o, &x) == WEFT_ERR_EXISTS); /* overlaps */
+    o.channel_lo = 0x200;
+    o.channel_hi = 0x100;
+    CHECK(weft_host_register(w.e[0], &o, &x) == WEFT_ERR_INVAL); /* lo > hi */
+    o = beep_ops;
+    o.pkt_type = 0x20;
+    CHECK(weft_host_register(w.e[0], &o, &x) == WEFT_ERR_EXISTS); /* membership's */
+    o.pkt_type = 0x10;
+    CHECK(weft_host_register(w.e[0], &o, &x) == WEFT_ERR_INVAL); /* the core's DATA */
+    o.pkt_type = 0x30;
+    o.version = 99;
+    CHECK(weft_host_register(w.e[0], &o, &x) == WEFT_ERR_INVAL);
+    o.version = WEFT_MODULE_OPS_VERSION;
+    o.name = "";
+    CHECK(weft_host_register(w.e[0], &o, &x) == WEFT_ERR_INVAL);
+    CHECK(weft_host_module(w.e[0], "nope") == NULL);
+    CHECK(weft_host_module(w.e[0], "membership") != NULL);
+    /* a second membership is refused the same way */
+    weft_membership_config mc;
+    weft_membership_config_default(&mc);
+    CHECK(weft_membership_attach(w.e[0], &mc, w.now) == WEFT_ERR_EXISTS);
+    net_free(&w);
+}
+
+TEST(versioned_structures)
+{
+    /* a caller built against an unknown (future) version is refused with
+     * a clear code, not misread */
+    weft_config cfg;
+    weft_config_default(&cfg);
+    weft_env env = {NULL, weft_crypto_sodium(), {NULL, net_rand}, NULL, NULL};
+    weft_engine *e = NULL;
+    CHECK(weft_engine_new_versioned(&e, 999, &cfg, &env, 0) == WEFT_ERR_VERSION_MISMATCH);
+    CHECK(e == NULL);
+    weft_membership_config mc;
+    memset(&mc, 0xab, sizeof mc);
+    weft_membership_config_default_versioned(999, &mc); /* untouched */
+    CHECK(mc.max_peers == 0xabababab);
+    weft_membership_config_default(&mc);
+    CHECK_EQ_INT(mc.max_peers, 4096);
+    weft_stats st;
+    memset(&st, 0xcd, sizeof st);
+    net w;
+    REQUIRE(net_setup(&w, 1, 0, "mesh") == 0);
+    weft_engine_stats_versioned(w.e[0], 999, &st);
+    CHECK(st.pkts_in == 0xcdcdcdcdcdcdcdcdull);
+    weft_engine_stats(w.e[0], &st);
+    CHECK_EQ_INT(st.pkts_in, 0);
+    net_free(&w);
+}
+
+int main(void)
+{
+    RUN(echo_module_on_its_own_channel);
+    RUN(beep_module_owns_a_datagram_type_and_a_timer);
+    RUN(registration_refuses_conflicts_and_bad_tables);
+    RUN(versioned_structures);
+    TEST_MAIN_END();
+}
