@@ -43,6 +43,7 @@ typedef struct net {
     size_t qn, qcap;
     const weft_allocator *alloc;  /* for every engine made (NULL = libc) */
     int membership;               /* attach membership in net_make_node */
+    uint16_t mtu_max;             /* when set: the engines' mtu_max */
     int no_poll[NET_MAX];         /* leave node i's events unpolled */
     /* fault hooks */
     int drop_to[NET_MAX];         /* drop everything sent to node i */
@@ -145,6 +146,8 @@ static inline int net_make_node(net *w, int i, const char *netkey_seed)
     w->addr[i].ip[0] = 127;
     w->addr[i].ip[3] = (uint8_t)(i + 1);
     w->addr[i].port = 7000;
+    if (w->mtu_max)
+        cfg.mtu_max = w->mtu_max;
     return net_make_node_cfg(w, i, &cfg);
 }
 

@@ -211,7 +211,7 @@ int weft__conn_reset(weft__conn *c, uint32_t peer_window, uint64_t now_us)
     clear_rx(c);
     weft__rset_free(&c->rx_pns);
     fail_awaiting(c, WEFT_ERR_PEER_RESTARTED);
-    c->rcpt_head = c->rcpt_n = 0;
+    c->rcpt_head = c->rcpt_n = c->rcpt_held = 0;
     for (int q = 0; q < WEFT_PRIO_COUNT; q++)
         c->q_head[q] = c->q_tail[q] = NULL;
     memset(c->next_msg_id, 0, sizeof c->next_msg_id);
@@ -960,6 +960,24 @@ static int drain_ordered(weft__conn *c, weft__lane_rx *L)
     return 0;
 }
 
+/* A complete message that asked for a receipt holds a slot in the receipt
+ * queue from now on, so the receipt can be queued without allocating when
+ * the application takes it.  Returns 0, WEFT_ERR_AGAIN (too many receipts
+ * owed: the packet is refused and resent) or WEFT_ERR_NOMEM. */
+static int hold_receipt(weft__conn *c, uint8_t flags)
+{
+    if (!(flags & WEFT__MSG_RECEIPT))
+        return 0;
+    if (c->rcpt_n + c->rcpt_held >= WEFT__RCPT_PENDING_MAX) {
+        c->env->st->rx_refused++;
+        return WEFT_ERR_AGAIN;
+    }
+    if (rcpt_reserve(c, c->rcpt_held + 1) < 0)
+        return WEFT_ERR_NOMEM;
+    c->rcpt_held++;
+    return 0;
+}
+
 static int on_msg(weft__conn *c, const weft__msg_frame *f)
 {
     const weft__conn_env *env = c->env;
@@ -983,20 +1001,21 @@ static int on_msg(weft__conn *c, const weft__msg_frame *f)
         return WEFT_ERR_PROTO;
 
     weft__rxmsg *m = weft__u64map_get(&L->pending, f->msg_id);
-    if (!m && whole) {
+    if (!m && whole && (kind == WEFT_SEND_UNORDERED || f->msg_id == L->next_id)) {
+        int rc = hold_receipt(c, f->flags);
+        if (rc < 0)
+            return rc;
         if (kind == WEFT_SEND_UNORDERED) {
-            int rc = lane_mark_delivered(L, f->msg_id);
+            rc = lane_mark_delivered(L, f->msg_id);
             if (rc < 0)
                 return rc; /* unacknowledged: resent later */
             return deliver(c, f->msg_id, f->data, f->len, NULL, 1, f->channel, f->flags);
         }
-        if (f->msg_id == L->next_id) {
-            L->next_id++;
-            int rc = deliver(c, f->msg_id, f->data, f->len, NULL, 1, f->channel, f->flags);
-            if (rc < 0)
-                return rc;
-            return drain_ordered(c, L);
-        }
+        L->next_id++;
+        rc = deliver(c, f->msg_id, f->data, f->len, NULL, 1, f->channel, f->flags);
+        if (rc < 0)
+            return rc;
+        return drain_ordered(c, L);
     }
     if (!m) {
         /* Bounded: past the message count or buffer cap a new message is
@@ -1011,12 +1030,20 @@ static int on_msg(weft__conn *c, const weft__msg_frame *f)
             env->st->rx_refused++;
             return WEFT_ERR_AGAIN;
         }
+        /* the receipt's slot is held from the message's first byte */
+        int rc = hold_receipt(c, f->flags);
+        if (rc < 0)
+            return rc;
+        int held = (f->flags & WEFT__MSG_RECEIPT) != 0;
         m = weft__calloc(env->a, sizeof *m);
-        if (!m)
+        if (!m) {
+            c->rcpt_held -= (size_t)held;
             return WEFT_ERR_NOMEM;
+        }
         m->buf = weft__bufpool_get(env->pool, f->total_len ? f->total_len : 1);
         if (!m->buf) {
             weft__free(env->a, m);
+            c->rcpt_held -= (size_t)held;
             return WEFT_ERR_NOMEM;
         }
         m->msg_id = f->msg_id;
@@ -1026,6 +1053,7 @@ static int on_msg(weft__conn *c, const weft__msg_frame *f)
         weft__rset_init(&m->got, env->a, 4096);
         if (weft__u64map_put(&L->pending, f->msg_id, m) < 0) {
             free_rxmsg(c, m);
+            c->rcpt_held -= (size_t)held;
             return WEFT_ERR_NOMEM;
         }
         c->rx_msgs++;
@@ -1055,8 +1083,10 @@ static int on_msg(weft__conn *c, const weft__msg_frame *f)
         return 0;
     if (kind == WEFT_SEND_UNORDERED) {
         int rc = lane_mark_delivered(L, m->msg_id);
-        if (rc < 0)
+        if (rc < 0) {
+            c->rcpt_held -= (m->flags & WEFT__MSG_RECEIPT) != 0;
             return rc; /* kept incomplete-looking: redelivered on resend */
+        }
         m->complete = 1;
         weft__u64map_del(&L->pending, m->msg_id);
         c->rx_msgs--;
@@ -1086,8 +1116,10 @@ int weft__conn_consumed(weft__conn *c, size_t len)
 
 int weft__conn_receipt(weft__conn *c, uint8_t lane, uint64_t msg_id)
 {
-    if (!c->live || c->rcpt_n >= WEFT__RCPT_PENDING_MAX || rcpt_reserve(c, 1) < 0)
+    /* the slot was held when the message completed (hold_receipt) */
+    if (!c->live || !c->rcpt_held)
         return 0;
+    c->rcpt_held--;
     c->rcpt_q[(c->rcpt_head + c->rcpt_n++) & (c->rcpt_cap - 1)] =
         (weft__rcpt){msg_id, lane};
     return 1;

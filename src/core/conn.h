@@ -171,6 +171,8 @@ typedef struct weft__conn {
     /* --- receipts we owe the peer ------------------------------------ */
     weft__rcpt *rcpt_q;        /* FIFO of receipts to send */
     size_t rcpt_head, rcpt_n, rcpt_cap;
+    size_t rcpt_held;          /* slots held for messages the application
+                                  has not taken yet (rcpt_cap covers them) */
 
     /* --- receive side ----------------------------------------------- */
     weft__lane_rx lanes[WEFT__LANES];
@@ -237,8 +239,8 @@ int weft__conn_has_output(const weft__conn *c, uint64_t now_us);
  * credit).  Returns 1 when the conn now has output (a MAX_DATA). */
 int weft__conn_consumed(weft__conn *c, size_t len);
 /* The application took message msg_id of lane that asked for a receipt.
- * Returns 1 when the conn now has output, 0 when the receipt could not be
- * queued (limit or memory: counted; the sender then learns nothing). */
+ * Never allocates (the slot was held when the message completed).  Returns
+ * 1 when the conn now has output, 0 when the session is gone. */
 int weft__conn_receipt(weft__conn *c, uint8_t lane, uint64_t msg_id);
 /* Largest packet number received, for rekeying accounting. */
 uint64_t weft__conn_rx_largest(const weft__conn *c);

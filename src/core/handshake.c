@@ -262,7 +262,7 @@ int weft__hs_start(weft__engine *e, weft__peer *p, uint64_t now_us)
     uint8_t esk[32];
     weft__hs *h = &p->hs;
     weft__hs_clear(e, p);
-    h->noise = weft__alloc(e->a, sizeof *h->noise);
+    h->noise = weft__calloc(e->a, sizeof *h->noise);
     h->pkt = weft__calloc(e->a, HS_INIT_LEN);
     if (!h->noise || !h->pkt) {
         weft__hs_clear(e, p);
@@ -421,7 +421,7 @@ static int on_hs_init(weft__engine *e, const weft_addr *from, const uint8_t *pkt
         return WEFT_ERR_LIMIT;
     }
     weft__hs *h = &p->hs;
-    h->noise = weft__alloc(e->a, sizeof *h->noise);
+    h->noise = weft__calloc(e->a, sizeof *h->noise);
     h->pkt = weft__alloc(e->a, HS_RESP_LEN);
     if (!h->noise || !h->pkt) {
         weft__peer_free(e, p, 0);
@@ -472,6 +472,15 @@ static int on_hs_init(weft__engine *e, const weft_addr *from, const uint8_t *pkt
     return 0;
 }
 
+/* The handshake on t cannot be completed for want of memory: say so on
+ * this side (the other side's session then times out) and free t. */
+static void hs_fail_nomem(weft__engine *e, weft__peer *t)
+{
+    e->st.handshakes_failed++;
+    t->connect_pending = 1; /* reported even on the responder */
+    weft__peer_down(e, t, WEFT_ERR_NOMEM);
+}
+
 /*
  * A handshake on temporary peer t completed with node id: install the keys
  * on the peer that owns that id (t itself, or an existing peer whose
@@ -494,20 +503,22 @@ static weft__peer *hs_complete(weft__engine *e, weft__peer *t, const weft_node_i
     if (!p) {
         p = t;
         if (weft__u64map_put(&e->by_id, weft__id_key(id), p) < 0) {
-            weft__peer_down(e, t, WEFT_ERR_NOMEM);
+            hs_fail_nomem(e, t);
             return NULL;
         }
         p->id = *id;
         p->has_id = 1;
     }
     if (weft__u64map_put(&e->by_idx, t->hs.local_idx, p) < 0) {
-        weft__peer_down(e, t, WEFT_ERR_NOMEM);
+        if (t == p && weft__u64map_get(&e->by_id, weft__id_key(id)) == p && !p->established)
+            weft__u64map_del(&e->by_id, weft__id_key(id));
+        hs_fail_nomem(e, t);
         return NULL;
     }
     if (!p->established && !p->conn.live) {
         if (weft__conn_start(&p->conn, t->hs.rtt_us, window, now_us) < 0) {
             weft__u64map_del(&e->by_idx, t->hs.local_idx);
-            weft__peer_down(e, t, WEFT_ERR_NOMEM);
+            hs_fail_nomem(e, t);
             return NULL;
         }
     } else if (p->established && sid != p->sid) {
