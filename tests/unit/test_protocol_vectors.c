@@ -46,6 +46,17 @@ static const char *V_DATA =
     "10a0a1a2a30000000000000000dde2e97fa0d9d4420ed39dce803806902fa066"
     "1a49b8c1668c6db277f7";
 
+static const char *V_COOKIE =
+    "040260616263c4c5c6c7c8c9cacbcccdcecfd0d1d2d3115b5d40aa542da781ff"
+    "d1e4df1c578458ee3db7a9a76844bcb6e7dd2384c2b8";
+static const char *V_HS_INIT_MAC2 =
+    "0102606162637d9c24316539825c1896e57f28197746793ce60cbee3ad47da9d"
+    "07b85fa55e2a9722a40a59df0b254af199761cd93dba00000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "00000000000000000000000000000000316bfd260353cd767ac2afb0513462f0"
+    "9ac886786b27ba8c4f93fbf814a2f296";
+
 static void hex(const uint8_t *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
@@ -68,20 +79,22 @@ static int same(const char *name, const uint8_t *p, size_t n, const char *want)
 TEST(handshake_and_data_packets_match_the_spec)
 {
     const weft_crypto *c = weft_crypto_sodium();
-    weft_engine *e[2];
-    ctr rnd[2] = {{0x00}, {0x80}};
-    weft_addr addr[2];
-    for (int i = 0; i < 2; i++) {
+    weft_engine *e[3];
+    ctr rnd[3] = {{0x00}, {0x80}, {0x40}};
+    weft_addr addr[3];
+    for (int i = 0; i < 3; i++) {
         weft_config cfg;
         weft_config_default(&cfg);
         uint8_t seed[32], pk[32];
-        memset(seed, i ? 0xbb : 0xaa, 32);
+        memset(seed, i == 0 ? 0xaa : i == 1 ? 0xbb : 0xcc, 32);
         c->sign_keypair_seed(c->ctx, pk, cfg.identity_secret, seed);
         memset(cfg.network_key, 0x11, 32);
         cfg.mtu_max = cfg.mtu_initial; /* no PMTU probe in the vectors */
+        cfg.handshake_rate_per_s = 1;  /* one handshake leaves 1 under load */
         weft_env env = {NULL, c, {&rnd[i], ctr_rand}, NULL, NULL};
         REQUIRE(weft_engine_new(&e[i], &cfg, &env, 1000) == 0);
-        weft_addr_parse(&addr[i], i ? "127.0.0.2:7946" : "127.0.0.1:7946");
+        weft_addr_parse(&addr[i], i == 0 ? "127.0.0.1:7946" : i == 1 ? "127.0.0.2:7946"
+                                                                 : "127.0.0.3:7946");
     }
     uint8_t buf[65536];
     weft_addr to;
@@ -118,8 +131,26 @@ TEST(handshake_and_data_packets_match_the_spec)
             memcmp(ev.u.message.data, "hello", 5) == 0)
             got = 1;
     CHECK(got);
+
+    /* A third node dials node 1, which spent its budget: a COOKIE, then
+     * HS_INIT again with mac2, accepted a second later. */
+    t += 300;
+    REQUIRE(weft_engine_connect(e[2], &addr[1], t) == 0);
+    n = weft_engine_write(e[2], &to, buf, sizeof buf, t);
+    REQUIRE(n > 0);
+    CHECK(weft_engine_recv(e[1], &addr[2], buf, (size_t)n, t) == WEFT_ERR_COOKIE);
+    n = weft_engine_write(e[1], &to, buf, sizeof buf, t);
+    REQUIRE(n > 0);
+    CHECK(weft_addr_eq(&to, &addr[2]));
+    CHECK(same("COOKIE", buf, (size_t)n, V_COOKIE));
+    REQUIRE(weft_engine_recv(e[2], &addr[1], buf, (size_t)n, t + 100) == 0);
+    n = weft_engine_write(e[2], &to, buf, sizeof buf, t + 100);
+    REQUIRE(n > 0);
+    CHECK(same("HS_INIT_MAC2", buf, (size_t)n, V_HS_INIT_MAC2));
+    CHECK(weft_engine_recv(e[1], &addr[2], buf, (size_t)n, t + 1000000) == 0);
     weft_engine_del(e[0]);
     weft_engine_del(e[1]);
+    weft_engine_del(e[2]);
 }
 
 int main(int argc, char **argv)
