@@ -53,227 +53,6 @@ void weft_config_default_versioned(int version, weft_config *c)
     memcpy(c, &d, n);
 }
 
-uint64_t weft__id_key(const weft_node_id *id)
-{
-    uint64_t k = 0;
-    for (int i = 0; i < 8; i++)
-        k = k << 8 | id->key[i];
-    return k;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Timer heap and send ring                                                  */
-
-static int heap_less(const weft__engine *e, size_t a, size_t b)
-{
-    return e->heap[a]->deadline_us < e->heap[b]->deadline_us;
-}
-
-static void heap_swap(weft__engine *e, size_t a, size_t b)
-{
-    weft__peer *t = e->heap[a];
-    e->heap[a] = e->heap[b];
-    e->heap[b] = t;
-    e->heap[a]->heap_idx = a;
-    e->heap[b]->heap_idx = b;
-}
-
-static void heap_fix(weft__engine *e, size_t i)
-{
-    while (i > 0 && heap_less(e, i, (i - 1) / 2)) {
-        heap_swap(e, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < e->heap_n && heap_less(e, l, m))
-            m = l;
-        if (r < e->heap_n && heap_less(e, r, m))
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(e, i, m);
-        i = m;
-    }
-}
-
-static void heap_push(weft__engine *e, weft__peer *p)
-{
-    p->heap_idx = e->heap_n;
-    e->heap[e->heap_n++] = p;
-    heap_fix(e, p->heap_idx);
-}
-
-static void heap_remove(weft__engine *e, weft__peer *p)
-{
-    size_t i = p->heap_idx;
-    if (i >= e->heap_n || e->heap[i] != p)
-        return;
-    e->heap_n--;
-    if (i != e->heap_n) {
-        e->heap[i] = e->heap[e->heap_n];
-        e->heap[i]->heap_idx = i;
-        heap_fix(e, i);
-    }
-    p->heap_idx = SIZE_MAX;
-}
-
-static uint64_t peer_deadline(const weft__engine *e, const weft__peer *p)
-{
-    uint64_t t = weft__hs_deadline(e, p);
-    if (p->established) {
-        uint64_t c = weft__conn_deadline(&p->conn, e->now_us);
-        if (c < t)
-            t = c;
-        uint64_t idle = p->conn.last_app_us + (uint64_t)e->cfg.idle_timeout_ms * 1000;
-        if (idle < t)
-            t = idle;
-    }
-    return t;
-}
-
-void weft__peer_wants_send(weft__engine *e, weft__peer *p)
-{
-    if (p->in_send_ring)
-        return;
-    if (e->ring_n == e->ring_cap) {
-        size_t ncap = e->ring_cap ? e->ring_cap * 2 : 16;
-        weft__peer **n = weft__alloc(e->a, ncap * sizeof *n);
-        if (!n)
-            return; /* the peer's timer brings it back */
-        for (size_t i = 0; i < e->ring_n; i++)
-            n[i] = e->ring[(e->ring_head + i) & (e->ring_cap - 1)];
-        weft__free(e->a, e->ring);
-        e->ring = n;
-        e->ring_head = 0;
-        e->ring_cap = ncap;
-    }
-    e->ring[(e->ring_head + e->ring_n) & (e->ring_cap - 1)] = p;
-    e->ring_n++;
-    p->in_send_ring = 1;
-}
-
-void weft__peer_touch(weft__engine *e, weft__peer *p)
-{
-    p->deadline_us = peer_deadline(e, p);
-    if (p->heap_idx < e->heap_n && e->heap[p->heap_idx] == p)
-        heap_fix(e, p->heap_idx);
-    if (p->hs.pkt_due || (p->established && weft__conn_has_output(&p->conn, e->now_us)))
-        weft__peer_wants_send(e, p);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Peers                                                                     */
-
-weft__peer *weft__peer_new(weft__engine *e, const weft_addr *addr)
-{
-    if (e->npeers >= (size_t)e->cfg.max_sessions + e->cfg.half_open_max)
-        return NULL;
-    if (e->npeers == e->peers_cap) {
-        size_t ncap = e->peers_cap ? e->peers_cap * 2 : 16;
-        weft__peer **np = weft__realloc(e->a, e->peers, ncap * sizeof *np);
-        if (!np)
-            return NULL;
-        e->peers = np;
-        weft__peer **nh = weft__realloc(e->a, e->heap, ncap * sizeof *nh);
-        if (!nh)
-            return NULL;
-        e->heap = nh;
-        weft__peer **nd = weft__realloc(e->a, e->due, ncap * sizeof *nd);
-        if (!nd)
-            return NULL;
-        e->due = nd;
-        e->peers_cap = e->heap_cap = ncap;
-    }
-    weft__peer *p = weft__calloc(e->a, sizeof *p);
-    if (!p)
-        return NULL;
-    p->addr = *addr;
-    p->deadline_us = UINT64_MAX;
-    weft__conn_bind(&p->conn, &e->conn_env);
-    e->peers[e->npeers++] = p;
-    heap_push(e, p);
-    return p;
-}
-
-static void peer_unindex(weft__engine *e, weft__peer *p)
-{
-    uint32_t idx[3] = {p->cur.valid ? p->cur.local_idx : 0,
-                       p->prev.valid ? p->prev.local_idx : 0, p->hs.local_idx};
-    for (int i = 0; i < 3; i++)
-        if (idx[i] && weft__u64map_get(&e->by_idx, idx[i]) == p)
-            weft__u64map_del(&e->by_idx, idx[i]);
-    if (p->has_id && weft__u64map_get(&e->by_id, weft__id_key(&p->id)) == p)
-        weft__u64map_del(&e->by_id, weft__id_key(&p->id));
-}
-
-void weft__peer_free(weft__engine *e, weft__peer *p, int err)
-{
-    peer_unindex(e, p);
-    heap_remove(e, p);
-    for (size_t i = 0; i < e->ring_n; i++) {
-        size_t k = (e->ring_head + i) & (e->ring_cap - 1);
-        if (e->ring[k] == p)
-            e->ring[k] = NULL;
-    }
-    weft__ev_forget_peer(e, p);
-    for (size_t i = 0; i < e->npeers; i++) {
-        if (e->peers[i] == p) {
-            e->peers[i] = e->peers[--e->npeers];
-            break;
-        }
-    }
-    if (p->established) {
-        e->nestablished--;
-        e->st.sessions = e->nestablished;
-    }
-    if (p->half_open) {
-        e->half_open--;
-        e->st.half_open = e->half_open;
-    }
-    weft__hs_clear(e, p);
-    weft__conn_free(&p->conn, err);
-    weft__keys_wipe(e, &p->cur);
-    weft__keys_wipe(e, &p->prev);
-    weft__free(e->a, p);
-}
-
-weft__peer *weft__peer_find(const weft__engine *e, const weft_node_id *id)
-{
-    weft__peer *p = weft__u64map_get(&e->by_id, weft__id_key(id));
-    if (p && memcmp(p->id.key, id->key, 32) == 0)
-        return p;
-    return NULL;
-}
-
-void weft__peer_down(weft__engine *e, weft__peer *p, int why)
-{
-    if (p->established)
-        weft__ev_push(e, WEFT_EV_PEER_DOWN, p, why);
-    else if (p->connect_pending)
-        weft__ev_push(e, WEFT_EV_HANDSHAKE_FAILED, p, why);
-    weft__peer_free(e, p, why);
-}
-
-int weft__oneshot_push(weft__engine *e, const weft_addr *to, const uint8_t *pkt, size_t len)
-{
-    if (e->oneshot_n == WEFT__ONESHOT_MAX) {
-        e->st.drop_oneshot++;
-        return WEFT_ERR_LIMIT;
-    }
-    uint8_t *b = weft__alloc(e->a, len);
-    if (!b) {
-        e->st.drop_oneshot++;
-        return WEFT_ERR_NOMEM;
-    }
-    memcpy(b, pkt, len);
-    weft__oneshot *o = &e->oneshot[(e->oneshot_head + e->oneshot_n++) % WEFT__ONESHOT_MAX];
-    o->to = *to;
-    o->len = len;
-    o->buf = b;
-    return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Engine lifecycle                                                          */
 
@@ -426,6 +205,35 @@ int weft_engine_peer_at(const weft_engine *e, size_t i, weft_peer_info *out)
     return WEFT_ERR_NOT_FOUND;
 }
 
+int weft_engine_poll(weft_engine *e, weft_event *ev)
+{
+    weft__ev_release_last(e);
+    if (!e->evq_n) {
+        memset(ev, 0, sizeof *ev);
+        return 0;
+    }
+    weft__event_q *q = &e->evq[e->evq_head];
+    e->evq_head = (e->evq_head + 1) & (e->evq_cap - 1);
+    e->evq_n--;
+    if (e->evq_unnotified > e->evq_n)
+        e->evq_unnotified = e->evq_n; /* polled before modules heard: fine */
+    *ev = q->ev;
+    e->last_owned = q->owned;
+    e->last_owned_cap = q->owned_cap;
+    if (q->peer) {
+        /* Credit returns once the application has taken the message: a
+         * receiver that does not poll stops its senders.  A receipt, when
+         * asked, says the application has it. */
+        weft__peer *p = q->peer;
+        int out = weft__conn_consumed(&p->conn, ev->u.message.len);
+        if (q->receipt)
+            out |= weft__conn_receipt(&p->conn, q->lane, q->lane_msg_id);
+        if (out)
+            weft__peer_touch(e, p);
+    }
+    return 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Datagram input                                                            */
 
@@ -466,9 +274,11 @@ static int on_data(weft__engine *e, const weft_addr *from, const uint8_t *pkt,
     }
     /* Room for every event the packet can produce, before any state moves
      * (a cheap bound first: an event takes at least 7 bytes of frames). */
-    if (e->evq_cap - e->evq_n < plen / 7 + 1 &&
-        weft__ev_reserve(e, weft__frame_count_events(e->rx_buf, plen)) < 0)
-        return WEFT_ERR_NOMEM; /* not acknowledged: resent */
+    if (e->evq_cap - e->evq_n < plen / 7 + 1 || e->inbox_cap - e->inbox_n < plen / 7 + 1) {
+        size_t n = weft__frame_count_events(e->rx_buf, plen);
+        if (weft__ev_reserve(e, n) < 0 || weft__host_inbox_reserve(e, n) < 0)
+            return WEFT_ERR_NOMEM; /* not acknowledged: resent */
+    }
     weft__replay_update(&k->replay, pn);
     /* Authenticated: the peer may have moved (roaming, NAT rebinding). */
     p->addr = *from;
@@ -659,13 +469,13 @@ int weft_engine_handle_expiry(weft_engine *e, uint64_t now_us)
     size_t ndue = 0;
     while (e->heap_n && e->heap[0]->deadline_us <= now_us) {
         weft__peer *p = e->heap[0];
-        heap_remove(e, p);
+        weft__heap_remove(e, p);
         e->due[ndue++] = p;
     }
     weft__api_enter(e, now_us);
     for (size_t i = 0; i < ndue; i++) {
         weft__peer *p = e->due[i];
-        heap_push(e, p);
+        weft__heap_push(e, p);
         if (!peer_timers(e, p, now_us)) /* frees at most p itself */
             weft__peer_touch(e, p);
     }

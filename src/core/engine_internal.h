@@ -224,7 +224,9 @@ struct weft_engine {
 
 typedef struct weft_engine weft__engine;
 
-/* --- engine.c ----------------------------------------------------------- */
+/* --- peers.c ------------------------------------------------------------ */
+void weft__heap_push(weft__engine *e, weft__peer *p);
+void weft__heap_remove(weft__engine *e, weft__peer *p);
 weft__peer *weft__peer_new(weft__engine *e, const weft_addr *addr);
 void weft__peer_free(weft__engine *e, weft__peer *p, int err);
 weft__peer *weft__peer_find(const weft__engine *e, const weft_node_id *id);
@@ -239,26 +241,25 @@ uint64_t weft__id_key(const weft_node_id *id);
 int weft__oneshot_push(weft__engine *e, const weft_addr *to, const uint8_t *pkt,
                        size_t len);
 
+void weft__hs_clear(weft__engine *e, weft__peer *p);
+uint64_t weft__hs_deadline(const weft__engine *e, const weft__peer *p);
+void weft__keys_wipe(weft__engine *e, weft__keys *k);
+
 /* --- handshake.c -------------------------------------------------------- */
 int weft__hs_keys_init(weft__engine *e);
-void weft__hs_clear(weft__engine *e, weft__peer *p);
 WEFT__WUR int weft__hs_start(weft__engine *e, weft__peer *p, uint64_t now_us);
 /* A handshake packet (type 0x01..0x04) arrived. */
 int weft__hs_recv(weft__engine *e, const weft_addr *from, const uint8_t *pkt,
                   size_t len, uint64_t now_us);
 /* Runs the handshake timers of p.  Returns 1 when p was freed. */
 int weft__hs_timers(weft__engine *e, weft__peer *p, uint64_t now_us);
-uint64_t weft__hs_deadline(const weft__engine *e, const weft__peer *p);
 void weft__hs_maybe_rekey(weft__engine *e, weft__peer *p, uint64_t now_us);
-void weft__keys_wipe(weft__engine *e, weft__keys *k);
 
-/* --- host.c ------------------------------------------------------------- */
-void weft__host_init(weft__engine *e);
-void weft__host_free(weft__engine *e);
+/* --- events.c ----------------------------------------------------------- */
 /* Queues an engine event about p (may be NULL).  Returns the entry (to
  * fill the payload), or NULL when memory ran out (counted). */
 weft__event_q *weft__ev_push(weft__engine *e, int type, const weft__peer *p, int err);
-/* Makes room for n more events and n more inbox entries.  0 or NOMEM. */
+/* Makes room for n more events.  0 or NOMEM. */
 WEFT__WUR int weft__ev_reserve(weft__engine *e, size_t n);
 /* Events still pointing into rx_buf get a copy.  0 or NOMEM. */
 WEFT__WUR int weft__ev_detach_rx(weft__engine *e);
@@ -266,6 +267,12 @@ WEFT__WUR int weft__ev_detach_rx(weft__engine *e);
 void weft__ev_release_last(weft__engine *e);
 /* Drops references to p from queued events (it is being freed). */
 void weft__ev_forget_peer(weft__engine *e, const weft__peer *p);
+
+/* --- host.c ------------------------------------------------------------- */
+void weft__host_init(weft__engine *e);
+void weft__host_free(weft__engine *e);
+/* Makes room for n more module-inbox entries.  0 or NOMEM. */
+WEFT__WUR int weft__host_inbox_reserve(weft__engine *e, size_t n);
 /* Hands the inbox to the modules, then tells modules of new events. */
 void weft__host_dispatch(weft__engine *e);
 /* The module owning channel, or -1. */

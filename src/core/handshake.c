@@ -163,11 +163,6 @@ static void cookie_seal_key(const weft__engine *e, const uint8_t salt[16], uint8
     e->c->mac(e->c->ctx, k, 32, e->cookie_key, 32, &iov, 1);
 }
 
-void weft__keys_wipe(weft__engine *e, weft__keys *k)
-{
-    e->c->wipe(e->c->ctx, k, sizeof *k);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Handshake state                                                           */
 
@@ -180,20 +175,6 @@ static uint32_t new_index(weft__engine *e)
         if (v && !weft__u64map_get(&e->by_idx, v))
             return v;
     }
-}
-
-void weft__hs_clear(weft__engine *e, weft__peer *p)
-{
-    weft__hs *h = &p->hs;
-    if (h->noise) {
-        weft__noise_wipe(h->noise);
-        weft__free(e->a, h->noise);
-        h->noise = NULL;
-    }
-    weft__free(e->a, h->pkt);
-    h->pkt = NULL;
-    h->pkt_len = 0;
-    h->pkt_due = 0;
 }
 
 static void half_open_done(weft__engine *e, weft__peer *p)
@@ -802,21 +783,6 @@ int weft__hs_recv(weft__engine *e, const weft_addr *from, const uint8_t *pkt,
 
 /* ------------------------------------------------------------------------ */
 /* Timers and rekeying                                                       */
-
-uint64_t weft__hs_deadline(const weft__engine *e, const weft__peer *p)
-{
-    uint64_t t = UINT64_MAX;
-    if (p->hs.state == HS_INIT_SENT || p->hs.state == HS_RESP_SENT || p->hs.fin_unconfirmed)
-        t = p->hs.retry_us;
-    if (p->established && p->cur.valid && p->hs.state == HS_DONE && p->hs.initiator) {
-        uint64_t rk = p->cur.established_us + (uint64_t)e->cfg.rekey_after_ms * 1000;
-        if (rk < t)
-            t = rk;
-    }
-    if (p->established && p->prev.valid && p->prev_expire_us < t)
-        t = p->prev_expire_us;
-    return t;
-}
 
 /* Packets sent, or received, under the current keys. */
 static uint64_t pkts_on_keys(const weft__peer *p)

@@ -26,25 +26,6 @@
 /* ------------------------------------------------------------------------ */
 /* Event queue                                                               */
 
-static int evq_grow(weft__engine *e, size_t need)
-{
-    if (e->evq_n + need <= e->evq_cap)
-        return 0;
-    size_t ncap = e->evq_cap ? e->evq_cap : 64;
-    while (ncap < e->evq_n + need)
-        ncap *= 2;
-    weft__event_q *n = weft__alloc(e->a, ncap * sizeof *n);
-    if (!n)
-        return WEFT_ERR_NOMEM;
-    for (size_t i = 0; i < e->evq_n; i++)
-        n[i] = e->evq[(e->evq_head + i) & (e->evq_cap - 1)];
-    weft__free(e->a, e->evq);
-    e->evq = n;
-    e->evq_head = 0;
-    e->evq_cap = ncap;
-    return 0;
-}
-
 static int inbox_grow(weft__engine *e, size_t need)
 {
     if (e->inbox_n + need <= e->inbox_cap)
@@ -60,97 +41,9 @@ static int inbox_grow(weft__engine *e, size_t need)
     return 0;
 }
 
-int weft__ev_reserve(weft__engine *e, size_t n)
+int weft__host_inbox_reserve(weft__engine *e, size_t n)
 {
-    if (evq_grow(e, n) < 0)
-        return WEFT_ERR_NOMEM;
-    if (e->app_channel_mods || e->nmods)
-        return inbox_grow(e, n);
-    return 0;
-}
-
-weft__event_q *weft__ev_push(weft__engine *e, int type, const weft__peer *p, int err)
-{
-    if (evq_grow(e, 1) < 0) {
-        e->st.events_dropped++;
-        return NULL;
-    }
-    weft__event_q *q = &e->evq[(e->evq_head + e->evq_n) & (e->evq_cap - 1)];
-    memset(q, 0, sizeof *q);
-    q->ev.type = type;
-    q->ev.error = err;
-    q->src = -1;
-    if (p) {
-        q->ev.peer = p->id;
-        q->ev.addr = p->addr;
-    }
-    e->evq_n++;
-    e->evq_unnotified++;
-    return q;
-}
-
-int weft__ev_detach_rx(weft__engine *e)
-{
-    for (size_t i = 0; i < e->evq_n; i++) {
-        weft__event_q *q = &e->evq[(e->evq_head + i) & (e->evq_cap - 1)];
-        if (!q->in_rx)
-            continue;
-        size_t len = q->ev.u.message.len;
-        uint8_t *copy = weft__bufpool_get(&e->pool, len ? len : 1);
-        if (!copy)
-            return WEFT_ERR_NOMEM;
-        memcpy(copy, q->ev.u.message.data, len);
-        q->ev.u.message.data = copy;
-        q->owned = copy;
-        q->owned_cap = len ? len : 1;
-        q->in_rx = 0;
-    }
-    return 0;
-}
-
-void weft__ev_release_last(weft__engine *e)
-{
-    weft__bufpool_put(&e->pool, e->last_owned, e->last_owned_cap);
-    e->last_owned = NULL;
-    e->last_owned_cap = 0;
-}
-
-void weft__ev_forget_peer(weft__engine *e, const weft__peer *p)
-{
-    for (size_t i = 0; i < e->evq_n; i++) {
-        weft__event_q *q = &e->evq[(e->evq_head + i) & (e->evq_cap - 1)];
-        if (q->peer == p)
-            q->peer = NULL;
-    }
-}
-
-int weft_engine_poll(weft_engine *e, weft_event *ev)
-{
-    weft__ev_release_last(e);
-    if (!e->evq_n) {
-        memset(ev, 0, sizeof *ev);
-        return 0;
-    }
-    weft__event_q *q = &e->evq[e->evq_head];
-    e->evq_head = (e->evq_head + 1) & (e->evq_cap - 1);
-    e->evq_n--;
-    if (e->evq_unnotified > e->evq_n)
-        e->evq_unnotified = e->evq_n; /* polled before modules heard: fine */
-    *ev = q->ev;
-    e->last_owned = q->owned;
-    e->last_owned_cap = q->owned_cap;
-    if (q->peer) {
-        /* Credit returns once the application has taken the message: a
-         * receiver that does not poll stops its senders.  A receipt, when
-         * asked, says the application has it. */
-        weft__peer *p = q->peer;
-        int out = weft__conn_consumed(&p->conn, ev->u.message.len);
-        if (q->receipt)
-            out |= weft__conn_receipt(&p->conn, q->lane, q->lane_msg_id);
-        if (out)
-            weft__peer_touch(e, p);
-    }
-    return 1;
+    return e->nmods ? inbox_grow(e, n) : 0;
 }
 
 /* ------------------------------------------------------------------------ */
