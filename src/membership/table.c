@@ -11,6 +11,7 @@
  * salted per instance so that chosen ids cannot build long chains.
  * Lookups are O(1); a reshuffle rehashes, O(N) once per round.
  */
+#include "base/slots.h"
 #include "membership/swim_internal.h"
 
 static uint32_t slot_of(const weft__swim_table *t, const weft_node_id *id)
@@ -52,28 +53,18 @@ static void slot_set(weft__swim_table *t, const weft_node_id *id, uint32_t idx)
     t->slots[slot_pos(t, id)] = idx + 1;
 }
 
-/* Removes id's slot; backward-shift deletion keeps probe chains intact. */
+static uint32_t home_of(const void *ctx, uint32_t idx)
+{
+    const weft__swim_table *t = ctx;
+    return slot_of(t, &t->members[idx].id);
+}
+
+/* Removes id's slot (base/slots.h: backward-shift deletion). */
 static void slot_del(weft__swim_table *t, const weft_node_id *id)
 {
-    uint32_t mask = t->slots_cap - 1, i = slot_pos(t, id);
-    if (!t->slots[i])
-        return;
-    uint32_t j = i;
-    for (;;) {
-        t->slots[i] = 0;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (!t->slots[j])
-                return;
-            uint32_t home = slot_of(t, &t->members[t->slots[j] - 1].id);
-            /* move j back to i unless its home lies cyclically in (i, j] */
-            if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-                continue;
-            break;
-        }
-        t->slots[i] = t->slots[j];
-        i = j;
-    }
+    uint32_t i = slot_pos(t, id);
+    if (t->slots[i])
+        weft__slots_delete(t->slots, t->slots_cap - 1, i, home_of, t);
 }
 
 static void rehash(weft__swim_table *t)
