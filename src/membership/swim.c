@@ -11,10 +11,11 @@
  *     piggyback is added at write() time so that it is as fresh as
  *     possible (SWIM §4.1: dissemination rides on the failure detector's
  *     messages), then full-state chunks (pushpull.c) go out;
- *   - the broadcast queue: pending updates, at most one per member,
- *     encoded from the member's current record at send time (an entry is a
- *     reference, not a copy), each sent retransmit_mult * ceil(log10(N+1))
- *     times (SWIM §4.1, memberlist queue.go);
+ *   - the broadcast queue (src/gossip/queue.h, after memberlist's
+ *     TransmitLimitedQueue): pending updates keyed by member id, so at most
+ *     one per member, encoded from the member's current record at send
+ *     time (an entry is a reference, not a copy), each sent
+ *     retransmit_mult * ceil(log10(N+1)) times (SWIM §4.1);
  *   - timers: handle_expiry() runs the sweep of suspicion deadlines, the
  *     probe round, relays, gossip ticks, push-pull and reconnects.
  * Per-packet work is O(1) in the number of members (hash lookups; the
@@ -119,42 +120,53 @@ int weft__swim_poll(weft__swim *s, weft__swim_event *ev)
 
 /* ---- dissemination (SWIM §4.1) -------------------------------------------- */
 
+/* Priority classes of the broadcast queue: updates about ourselves
+ * (refutations, new metadata, leave) first, then urgent ones (suspicions,
+ * deaths, leaves, refutations of others: they race a suspicion timeout),
+ * then routine ones (joins, metadata).  When a thousand members join at
+ * once, routine join claims would otherwise delay a refutation past its
+ * deadline. */
+enum { CLASS_ROUTINE = 0, CLASS_URGENT = 1, CLASS_SELF = 2 };
+
+/* Queue payload: the update's kind and, for SUSPECT/DEAD, the accuser.
+ * The message itself is encoded at send time from the member's record. */
+enum { UPD_KIND = 0, UPD_FROM = 1, UPD_BYTES = 1 + WEFT_ID_BYTES };
+_Static_assert(UPD_BYTES + WEFT_ID_BYTES <= WEFT__GOSSIP_INLINE_BYTES,
+               "updates are kept inline in the queue");
+
+static ptrdiff_t encode_queued(void *ctx, const weft__gossip_view *v, uint8_t *buf,
+                               size_t room);
+
 /* Queues (or replaces) the update about id: at most one per member, the
- * newest wins and starts with zero transmissions.  When the queue is full
- * the most-transmitted entry is dropped (counted). */
+ * newest wins and starts with zero transmissions (the queue's key
+ * invalidation).  When the queue is full the least valuable entry is
+ * dropped and counted (broadcast_drops). */
 void weft__swim_bcast_u(weft__swim *s, int kind, const weft_node_id *id,
                         const weft_node_id *from, int urgent)
 {
-    weft__swim_bcast_entry *b = NULL;
-    for (uint32_t i = 0; i < s->nbcast; i++)
-        if (weft__swim_id_eq(&s->bcast[i].id, id)) {
-            b = &s->bcast[i];
-            break;
-        }
-    if (!b) {
-        if (s->nbcast == s->cfg.broadcast_max) {
-            /* drop routine news before urgent news, most-sent first */
-            uint32_t worst = 0;
-            for (uint32_t i = 1; i < s->nbcast; i++) {
-                const weft__swim_bcast_entry *a = &s->bcast[i], *w = &s->bcast[worst];
-                if (a->urgent < w->urgent ||
-                    (a->urgent == w->urgent && a->transmits > w->transmits))
-                    worst = i;
-            }
-            s->bcast[worst] = s->bcast[--s->nbcast];
-            s->st.broadcast_drops++;
-        }
-        b = &s->bcast[s->nbcast++];
-    }
-    b->id = *id;
-    b->from = from ? *from : s->self.id;
-    b->kind = (uint8_t)kind;
-    b->transmits = 0;
-    b->urgent = (uint8_t)urgent;
+    uint8_t upd[UPD_BYTES];
+    weft__wr w;
+    weft__wr_init(&w, upd, sizeof upd);
+    weft__wr_u8(&w, (uint8_t)kind);                              /* UPD_KIND */
+    weft__wr_bytes(&w, (from ? from : &s->self.id)->key, WEFT_ID_BYTES); /* UPD_FROM */
+    weft__gossip_item it = {
+        .key = id->key,
+        .key_len = WEFT_ID_BYTES,
+        .payload = upd,
+        .payload_len = sizeof upd,
+        .encode = encode_queued,
+        .cls = weft__swim_id_eq(id, &s->self.id) ? CLASS_SELF
+               : urgent                          ? CLASS_URGENT
+                                                 : CLASS_ROUTINE,
+    };
+    int rc = weft__gossip_put(s->bq, &it);
+    if (rc == WEFT_ERR_NOMEM) /* cannot happen: updates are inline */
+        s->bcast_nomem++;
 }
 
-/* Encodes update b through w.  Returns bytes written, 0 when it does not
- * fit, or -1 when the entry is obsolete (member forgotten). */
+/* Encodes the update of `kind` about id through w.  Returns bytes written,
+ * 0 when it does not fit, or -1 when it is obsolete (member forgotten, or
+ * its state no longer the one the update announces). */
 static ptrdiff_t encode_update(weft__swim *s, int kind, const weft_node_id *id,
                                const weft_node_id *from, weft__wr *w)
 {
@@ -188,7 +200,7 @@ static ptrdiff_t encode_update(weft__swim *s, int kind, const weft_node_id *id,
         if (WEFT__SWIM_MSG_HDR_BYTES + WEFT__SWIM_LEAVE_BYTES > weft__wr_room(w))
             return 0;
         weft__swim_leave_msg l = {.id = m->id, .inc = m->inc,
-                              .sig = m == &s->self ? s->leave_sig : m->sig};
+                                  .sig = m == &s->self ? s->leave_sig : m->sig};
         weft__swim_leave_create(w, &l);
         break;
     }
@@ -198,60 +210,38 @@ static ptrdiff_t encode_update(weft__swim *s, int kind, const weft_node_id *id,
     return (ptrdiff_t)(w->pos - at);
 }
 
-/* ceil(log10(n + 1)), at least 1. */
-static uint32_t log10_ceil(uint32_t n)
+/* The broadcast queue's encoder (gossip/queue.h): key = member id. */
+static ptrdiff_t encode_queued(void *ctx, const weft__gossip_view *v, uint8_t *buf,
+                               size_t room)
 {
-    uint32_t r = 0;
-    for (uint64_t p = 1; p < (uint64_t)n + 1; p *= 10)
-        r++;
-    return r ? r : 1;
+    weft__swim *s = ctx;
+    weft__rd r;
+    weft__wr w;
+    weft_node_id id, from;
+    weft__rd_init(&r, v->key, v->key_len);
+    weft__rd_copy(&r, id.key, WEFT_ID_BYTES);
+    weft__rd_init(&r, v->payload, v->payload_len);
+    int kind = weft__rd_u8(&r);
+    weft__rd_copy(&r, from.key, WEFT_ID_BYTES);
+    if (!weft__rd_ok(&r))
+        return WEFT__GOSSIP_OBSOLETE; /* not ours: cannot happen */
+    weft__wr_init(&w, buf, room);
+    ptrdiff_t n = encode_update(s, kind, &id, &from, &w);
+    return n < 0 ? WEFT__GOSSIP_OBSOLETE : n;
 }
 
-/* Ordering of the piggyback: updates about ourselves (refutations, new
- * metadata, leave) first, then urgent ones (suspicions, deaths, leaves,
- * refutations of others: they race a suspicion timeout), then fewest
- * transmissions first.  When a thousand members join at once, routine
- * join claims would otherwise delay a refutation past its deadline. */
-static int bcast_before(const weft__swim *s, const weft__swim_bcast_entry *a,
-                        const weft__swim_bcast_entry *b)
-{
-    int sa = weft__swim_id_eq(&a->id, &s->self.id), sb = weft__swim_id_eq(&b->id, &s->self.id);
-    if (sa != sb)
-        return sa;
-    if (a->urgent != b->urgent)
-        return a->urgent;
-    return a->transmits < b->transmits;
-}
-
-/* Appends pending updates through w, in the order above, until room runs
- * out.  Returns bytes appended. */
+/* Appends pending updates through w until room runs out (gossip/queue.h:
+ * class, then fewest transmissions; each is sent retransmit_mult *
+ * ceil(log10(N + 1)) times).  Returns bytes appended. */
 static size_t fill_piggyback(weft__swim *s, weft__wr *w)
 {
-    /* insertion sort by transmits: the array is nearly sorted already */
-    for (uint32_t i = 1; i < s->nbcast; i++) {
-        weft__swim_bcast_entry t = s->bcast[i];
-        uint32_t j = i;
-        while (j > 0 && bcast_before(s, &t, &s->bcast[j - 1])) {
-            s->bcast[j] = s->bcast[j - 1];
-            j--;
-        }
-        s->bcast[j] = t;
-    }
-    uint32_t limit = s->cfg.retransmit_mult * log10_ceil(weft__swim_live_count(s));
-    size_t start = w->pos;
-    for (uint32_t i = 0; i < s->nbcast && weft__wr_room(w) >= WEFT__SWIM_UPDATE_MIN_BYTES;) {
-        weft__swim_bcast_entry *b = &s->bcast[i];
-        ptrdiff_t n = encode_update(s, b->kind, &b->id, &b->from, w);
-        if (n == 0)
-            break; /* full: the rest waits (and the scan stays short) */
-        if (n < 0 || ++b->transmits >= limit) {
-            memmove(&s->bcast[i], &s->bcast[i + 1], (s->nbcast - i - 1) * sizeof *s->bcast);
-            s->nbcast--;
-            continue;
-        }
-        i++;
-    }
-    return w->pos - start;
+    size_t room = weft__wr_room(w);
+    uint8_t *at = weft__wr_take(w, 0);
+    if (!at)
+        return 0;
+    size_t n = weft__gossip_fill(s->bq, at, room, weft__swim_live_count(s));
+    weft__wr_take(w, n);
+    return n;
 }
 
 /* ---- output --------------------------------------------------------------- */
@@ -487,7 +477,7 @@ int weft__swim_handle_expiry(weft__swim *s, uint64_t now_us)
     weft__swim_probe_tick(s, now_us);
     if (now_us >= s->next_gossip_us) {
         s->next_gossip_us = now_us + weft__swim_ms_us(s->cfg.gossip_interval_ms);
-        if (s->nbcast) {
+        if (weft__gossip_count(s->bq)) {
             gossip_ctx g = {now_us, weft__swim_ms_us(s->cfg.gossip_to_dead_ms)};
             gossip_to(s, gossip_target_ok, &g);
         }
@@ -522,12 +512,11 @@ int weft__swim_new(weft__swim **out, const weft__swim_config *cfg,
     s->env = env;
     s->cr = env->crypto;
     s->table.alloc = env->alloc;
-    s->bcast = weft__calloc(env->alloc, cfg->broadcast_max * sizeof *s->bcast);
     s->outq = weft__calloc(env->alloc, cfg->out_queue_max * sizeof *s->outq);
     s->relays = weft__calloc(env->alloc, cfg->relay_max * sizeof *s->relays);
     s->events = weft__calloc(env->alloc, cfg->event_max * sizeof *s->events);
     s->txbuf = weft__alloc(env->alloc, cfg->packet_bytes);
-    if (!s->bcast || !s->outq || !s->relays || !s->events || !s->txbuf) {
+    if (!s->outq || !s->relays || !s->events || !s->txbuf) {
         weft__swim_del(s);
         return WEFT_ERR_NOMEM;
     }
@@ -541,6 +530,15 @@ int weft__swim_new(weft__swim **out, const weft__swim_config *cfg,
     s->rng.s[0] = weft__rd_u64(&r) | 1;
     s->rng.s[1] = weft__rd_u64(&r);
     s->table.hash_salt = weft__rd_u64(&r);
+    weft__gossip_config gc = {.cap = cfg->broadcast_max,
+                              .retransmit_mult = cfg->retransmit_mult,
+                              .hash_salt = s->table.hash_salt * 0x9e3779b97f4a7c15ULL + 1,
+                              .ctx = s};
+    int rc = weft__gossip_queue_new(&s->bq, &gc, env->alloc);
+    if (rc < 0) {
+        weft__swim_del(s);
+        return rc;
+    }
     if (self_addr)
         s->self.addr = *self_addr;
     s->self.state = WEFT__SWIM_ALIVE;
@@ -566,7 +564,7 @@ void weft__swim_del(weft__swim *s)
     const weft_allocator *a = s->env->alloc;
     weft__swim_table_free(&s->table);
     weft__free(a, s->self.meta);
-    weft__free(a, s->bcast);
+    weft__gossip_queue_del(s->bq);
     weft__free(a, s->outq);
     weft__free(a, s->relays);
     weft__free(a, s->events);
@@ -682,7 +680,10 @@ void weft__swim_counts_get(const weft__swim *s, weft__swim_counts *out)
 
 void weft__swim_stats_get(const weft__swim *s, weft__swim_stats *out)
 {
+    weft__gossip_stats gs;
+    weft__gossip_stats_get(s->bq, &gs);
     *out = s->st;
+    out->broadcast_drops = gs.drops + s->bcast_nomem;
     out->awareness = s->awareness;
 }
 

@@ -26,6 +26,7 @@
 
 #include "base/util.h"
 #include "base/varint.h"
+#include "gossip/queue.h"
 #include "membership/swim.h"
 #include "membership/wire.h"
 #include "weft/crypto.h"
@@ -94,14 +95,6 @@ typedef struct weft__swim_table {
     uint64_t hash_salt;
 } weft__swim_table;
 
-typedef struct weft__swim_bcast_entry {
-    weft_node_id id;      /* whom the update is about */
-    weft_node_id from;    /* SUSPECT / DEAD: who asserts it */
-    uint8_t kind;         /* MSG_ALIVE, MSG_SUSPECT, MSG_DEAD, MSG_LEAVE */
-    uint8_t transmits;
-    uint8_t urgent;       /* failure news and refutations: before joins */
-} weft__swim_bcast_entry;
-
 /* out_push flags */
 enum {
     WEFT__SWIM_OUT_PIGGYBACK = 1, /* fill the packet with pending updates */
@@ -153,9 +146,9 @@ struct weft__swim {
     weft__swim_table table;
     uint32_t probe_pos;      /* next index of the probe round */
 
-    /* dissemination (SWIM §4.1) */
-    weft__swim_bcast_entry *bcast;
-    uint32_t nbcast;
+    /* dissemination (SWIM §4.1): pending updates, keyed by member id */
+    weft__gossip_queue *bq;
+    uint64_t bcast_nomem;    /* updates lost to allocation failure */
 
     /* control messages waiting for write() */
     weft__swim_outmsg *outq;

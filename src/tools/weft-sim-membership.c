@@ -1,6 +1,6 @@
 /*
  * weft-sim-membership.c -- weft-sim scenarios for the membership protocol
- * (src/core/swim.c, docs/MEMBERSHIP.md).
+ * (src/membership/, docs/MEMBERSHIP.md).
  *
  *   membership  --nodes (100) --loss --seed --seconds (120, the deadline of
  *               each phase): nodes join through five seeds, converge (every
