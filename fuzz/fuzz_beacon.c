@@ -1,6 +1,6 @@
 /*
  * fuzz_beacon.c -- arbitrary bytes into the LAN beacon decoder
- * (src/core/beacon.c), which reads datagrams from anyone on the link.
+ * (src/membership/beacon.c), which reads datagrams from anyone on the link.
  * Demands no crash or sanitizer report, and that whatever decodes
  * re-encodes (with the signer's key) to the same bytes: the format has
  * one encoding per beacon.  Mesh id of network key 32 x 0x4e, signer seed

@@ -1,6 +1,6 @@
 /*
  * fuzz_swim.c -- feeds arbitrary bytes to the membership protocol
- * (src/core/swim.c) and demands no crash, no sanitizer report, and bounded
+ * (src/membership/) and demands no crash, no sanitizer report, and bounded
  * output.  The first input byte picks the path:
  *   even: the rest is a datagram for weft__swim_recv() (AEAD and all);
  *   odd:  the rest is a decrypted payload for weft__swim_recv_plain(), so

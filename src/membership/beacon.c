@@ -21,9 +21,20 @@
 #include <string.h>
 
 #include "membership/beacon.h"
-#include "base/varint.h"
+#include "base/cursor.h"
 
 static const uint8_t MAGIC[4] = {'W', 'F', 'T', 'B'};
+
+/* Layout offsets (docs/DISCOVERY.md §3); the cursor reads them in order. */
+enum { B_MAGIC = 0, B_VERSION = 4, B_NADDRS = 5, B_RESERVED = 6, B_MESH = 8,
+       B_ID = 16, B_SEQ = 48, B_ADDRS = 56 };
+_Static_assert(B_MESH + WEFT__MESH_ID_BYTES == B_ID, "beacon mesh id");
+_Static_assert(B_ID + WEFT_ID_BYTES == B_SEQ, "beacon node id");
+_Static_assert(B_SEQ + 8 == B_ADDRS && B_ADDRS == WEFT__BEACON_HEADER_BYTES, "beacon header");
+/* address entry: family u8 | port u16 | ip (4 or 16) */
+enum { A_FAMILY = 0, A_PORT = 1, A_IP = 3 };
+_Static_assert(WEFT__BEACON_BYTES_MAX ==
+               B_ADDRS + WEFT__BEACON_ADDRS_MAX * (A_IP + 16) + WEFT_SIG_BYTES, "beacon max");
 static const char SIG_CTX[] = "weft-beacon-v1"; /* 14 bytes, no NUL */
 #define SIG_CTX_LEN (sizeof SIG_CTX - 1)
 
@@ -58,31 +69,31 @@ ptrdiff_t weft__beacon_encode(const weft_crypto *c, const weft__beacon *b,
         const weft_addr *a = &b->addrs[i];
         if ((a->family != 4 && a->family != 6) || a->port == 0)
             return WEFT_ERR_INVAL;
-        need += 3 + (a->family == 4 ? 4u : 16u);
+        need += A_IP + (a->family == 4 ? 4u : 16u);
     }
     if (cap < need)
         return WEFT_ERR_BUFSMALL;
-    uint8_t *p = buf;
-    memcpy(p, MAGIC, 4);
-    p[4] = WEFT__BEACON_VERSION;
-    p[5] = (uint8_t)b->naddrs;
-    p[6] = p[7] = 0;
-    memcpy(p + 8, b->mesh_id, WEFT__MESH_ID_BYTES);
-    memcpy(p + 16, b->id.key, WEFT_ID_BYTES);
-    weft__put_u64(p + 48, b->seq);
-    size_t o = WEFT__BEACON_HEADER_BYTES;
-    for (size_t i = 0; i < b->naddrs; i++) {
+    weft__wr w;
+    weft__wr_init(&w, buf, need);
+    weft__wr_bytes(&w, MAGIC, sizeof MAGIC);          /* B_MAGIC */
+    weft__wr_u8(&w, WEFT__BEACON_VERSION);            /* B_VERSION */
+    weft__wr_u8(&w, (uint8_t)b->naddrs);              /* B_NADDRS */
+    weft__wr_u16(&w, 0);                              /* B_RESERVED */
+    weft__wr_bytes(&w, b->mesh_id, WEFT__MESH_ID_BYTES); /* B_MESH */
+    weft__wr_bytes(&w, b->id.key, WEFT_ID_BYTES);     /* B_ID */
+    weft__wr_u64(&w, b->seq);                         /* B_SEQ */
+    for (size_t i = 0; i < b->naddrs; i++) {          /* B_ADDRS */
         const weft_addr *a = &b->addrs[i];
-        size_t iplen = a->family == 4 ? 4 : 16;
-        p[o] = a->family;
-        weft__put_u16(p + o + 1, a->port);
-        memcpy(p + o + 3, a->ip, iplen);
-        o += 3 + iplen;
+        weft__wr_u8(&w, a->family);
+        weft__wr_u16(&w, a->port);
+        weft__wr_bytes(&w, a->ip, a->family == 4 ? 4 : 16);
     }
+    size_t body = w.pos;
+    uint8_t *sig = weft__wr_take(&w, WEFT_SIG_BYTES);
     uint8_t tbs[SIG_CTX_LEN + WEFT__BEACON_BYTES_MAX];
-    size_t n = with_ctx(tbs, buf, o);
-    c->sign(c->ctx, buf + o, tbs, n, sk);
-    return (ptrdiff_t)(o + WEFT_SIG_BYTES);
+    size_t n = with_ctx(tbs, buf, body);
+    c->sign(c->ctx, sig, tbs, n, sk);
+    return (ptrdiff_t)w.pos;
 }
 
 int weft__beacon_decode(const weft_crypto *c, const uint8_t *buf, size_t len,
@@ -90,41 +101,43 @@ int weft__beacon_decode(const weft_crypto *c, const uint8_t *buf, size_t len,
                         weft__beacon *out)
 {
     if (!c || !buf || !out || len < WEFT__BEACON_HEADER_BYTES + WEFT_SIG_BYTES ||
-        len > WEFT__BEACON_BYTES_MAX || memcmp(buf, MAGIC, 4) != 0)
+        len > WEFT__BEACON_BYTES_MAX)
         return WEFT_ERR_PROTO;
-    if (buf[4] != WEFT__BEACON_VERSION)
+    weft__rd all, r;
+    weft__rd_init(&all, buf, len);
+    size_t body_len = len - WEFT_SIG_BYTES;
+    const uint8_t *body = weft__rd_bytes(&all, body_len);
+    const uint8_t *sig = weft__rd_bytes(&all, WEFT_SIG_BYTES);
+    weft__rd_init(&r, body, body_len); /* what the signature covers */
+    const uint8_t *magic = weft__rd_bytes(&r, sizeof MAGIC);
+    if (!magic || memcmp(magic, MAGIC, sizeof MAGIC) != 0)
+        return WEFT_ERR_PROTO;
+    if (weft__rd_u8(&r) != WEFT__BEACON_VERSION)
         return WEFT_ERR_VERSION;
-    size_t naddrs = buf[5];
-    if (naddrs == 0 || naddrs > WEFT__BEACON_ADDRS_MAX || buf[6] || buf[7])
+    size_t naddrs = weft__rd_u8(&r);
+    if (naddrs == 0 || naddrs > WEFT__BEACON_ADDRS_MAX || weft__rd_u16(&r) != 0)
         return WEFT_ERR_PROTO;
     memset(out, 0, sizeof *out);
-    size_t o = WEFT__BEACON_HEADER_BYTES, body = len - WEFT_SIG_BYTES;
+    weft__rd_copy(&r, out->mesh_id, WEFT__MESH_ID_BYTES);
+    weft__rd_copy(&r, out->id.key, WEFT_ID_BYTES);
+    out->seq = weft__rd_u64(&r);
     for (size_t i = 0; i < naddrs; i++) {
-        if (o + 3 > body)
-            return WEFT_ERR_PROTO;
-        uint8_t fam = buf[o];
-        size_t iplen = fam == 4 ? 4 : fam == 6 ? 16 : 0;
-        if (!iplen || o + 3 + iplen > body)
-            return WEFT_ERR_PROTO;
         weft_addr *a = &out->addrs[i];
-        a->family = fam;
-        a->port = weft__get_u16(buf + o + 1);
-        if (a->port == 0)
-            return WEFT_ERR_PROTO;
-        memcpy(a->ip, buf + o + 3, iplen);
-        o += 3 + iplen;
+        a->family = weft__rd_u8(&r);
+        a->port = weft__rd_u16(&r);
+        size_t iplen = a->family == 4 ? 4 : a->family == 6 ? 16 : 0;
+        if (!iplen || a->port == 0)
+            weft__rd_fail(&r);
+        weft__rd_copy(&r, a->ip, iplen);
     }
-    if (o != body) /* trailing bytes before the signature */
+    if (!weft__rd_done(&r)) /* short, bad entries, or bytes before the signature */
         return WEFT_ERR_PROTO;
     out->naddrs = naddrs;
-    memcpy(out->mesh_id, buf + 8, WEFT__MESH_ID_BYTES);
-    memcpy(out->id.key, buf + 16, WEFT_ID_BYTES);
-    out->seq = weft__get_u64(buf + 48);
     if (memcmp(out->mesh_id, mesh_id, WEFT__MESH_ID_BYTES) != 0)
         return WEFT_ERR_WRONG_MESH;
     uint8_t tbs[SIG_CTX_LEN + WEFT__BEACON_BYTES_MAX];
-    size_t n = with_ctx(tbs, buf, body);
-    if (c->verify(c->ctx, buf + body, tbs, n, out->id.key) != 0)
+    size_t n = with_ctx(tbs, body, body_len);
+    if (c->verify(c->ctx, sig, tbs, n, out->id.key) != 0)
         return WEFT_ERR_BAD_SIGNATURE;
     return 0;
 }

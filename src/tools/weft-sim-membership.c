@@ -1,6 +1,6 @@
 /*
  * weft-sim-membership.c -- weft-sim scenarios for the membership protocol
- * (src/core/swim.c, docs/MEMBERSHIP.md).
+ * (src/membership/, docs/MEMBERSHIP.md).
  *
  *   membership  --nodes (100) --loss --seed --seconds (120, the deadline of
  *               each phase): nodes join through five seeds, converge (every
@@ -8,7 +8,9 @@
  *               node), then 1 % of the nodes (at least 1) crash; reports
  *               convergence time, detection time (all survivors see all
  *               crashed dead), false positives (a live node declared failed
- *               by anyone: must be 0) and traffic.
+ *               by anyone: must be 0) and traffic.  --partition T splits
+ *               the nodes 50/50 for T s before the crash and reports the
+ *               time to the full view after healing (heal_s).
  *   churn       --nodes (50) --seconds (60 of churn): every second one
  *               random node crashes or a crashed one restarts with its
  *               identity and a fresh state (incarnation 0: it must learn
@@ -253,6 +255,23 @@ int scenario_membership(const simopt *o, simreport *r)
     double bps = (double)(mc_bytes_out(&c, &p1, &g1, &y1) - b0) / 10.0 / nodes;
     double pps = (double)(p1 - p0) / 10.0 / nodes, gps = (double)(g1 - g0) / 10.0 / nodes,
            yps = (double)(y1 - y0) / 10.0 / nodes;
+    /* --partition T: split 50/50 for T s; each side gives up on the other
+     * (no false positive is counted meanwhile: both sides are right); after
+     * healing the full view must come back, with no false positive */
+    uint64_t heal = 0;
+    if (o->given & OPT_PARTITION) {
+        c.check_fp = 0;
+        for (int i = nodes / 2; i < nodes; i++)
+            weft_sim_set_group(c.sim, i, 1);
+        weft_sim_run_until(c.sim, weft_sim_now(c.sim) + (uint64_t)(o->partition_s * 1e6));
+        mc_poll(&c);
+        weft_sim_heal(c.sim);
+        c.check_fp = 1;
+        heal = mc_wait(&c, mc_all_see_all, deadline, 100000);
+        if (heal == UINT64_MAX)
+            report_fail(r, "the full view comes back after the partition heals",
+                        "not within %.0f s", deadline / 1e6);
+    }
     int kill = nodes / 100 ? nodes / 100 : 1;
     for (int k = 0; k < kill;) {
         int v = (int)(weft_sim_random(c.sim) % (uint64_t)nodes);
@@ -276,6 +295,8 @@ int scenario_membership(const simopt *o, simreport *r)
                     c.fp_at_s, c.fp_inc_declared, c.fp_inc_own);
     report_sim(r, c.sim);
     report_kv(r, "converge_s", "%.2f", conv == UINT64_MAX ? -1.0 : conv / 1e6);
+    if (o->given & OPT_PARTITION)
+        report_kv(r, "heal_s", "%.2f", heal == UINT64_MAX ? -1.0 : heal / 1e6);
     report_kv(r, "crashed", "%d", kill);
     report_kv(r, "detect_s", "%.2f", det == UINT64_MAX ? -1.0 : det / 1e6);
     report_kv(r, "false_positives", "%llu", (unsigned long long)c.false_positives);

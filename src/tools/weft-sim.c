@@ -121,6 +121,9 @@ static void usage(FILE *f)
             "  --fast-crypto     INSECURE fast crypto, for huge runs only\n"
             "  --tamper P        transport: with probability P a received\n"
             "                    packet is bit-flipped, truncated or replayed\n"
+            "  --partition T     membership: after the steady phase, split\n"
+            "                    the nodes 50/50 for T simulated seconds,\n"
+            "                    heal, and report heal_s (full view back)\n"
             "  --wrong-key       transport: node 1 lacks the network key;\n"
             "                    passes when no session forms, nothing is\n"
             "                    delivered and the drops are counted\n"
@@ -226,6 +229,11 @@ int main(int argc, char **argv)
             takes = 0;
         } else if (!strcmp(a, "--tamper")) {
             bad = parse_prob(v, &o.tamper);
+        } else if (!strcmp(a, "--partition")) {
+            char *end = NULL;
+            o.partition_s = v ? strtod(v, &end) : 0;
+            bad = !v || !end || *end || !(o.partition_s > 0 && o.partition_s <= 1e5);
+            o.given |= OPT_PARTITION;
         } else if (!strcmp(a, "--wrong-key")) {
             o.wrong_key = 1;
             takes = 0;

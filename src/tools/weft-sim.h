@@ -21,7 +21,8 @@ enum {
     OPT_LATENCY = 1 << 4,
     OPT_JITTER = 1 << 5,
     OPT_SECONDS = 1 << 6,
-    OPT_MESSAGES = 1 << 7
+    OPT_MESSAGES = 1 << 7,
+    OPT_PARTITION = 1 << 8
 };
 
 typedef struct simopt {
@@ -35,6 +36,7 @@ typedef struct simopt {
     int fast_crypto;
     double tamper;         /* transport: corrupt/truncate/replay probability */
     int wrong_key;         /* transport: node 1 has another network key */
+    double partition_s;    /* membership: 50/50 partition this long */
     int verbose;
     unsigned given;        /* OPT_* bits */
 } simopt;

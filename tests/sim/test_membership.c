@@ -1,5 +1,5 @@
 /*
- * test_membership.c -- the membership protocol (src/core/swim.c) at scale in
+ * test_membership.c -- the membership protocol (src/membership/) at scale in
  * the deterministic simulator (include/weft/sim.h).
  *
  *   - 1,000 nodes (weft_sim_fast_crypto(): that is what it is for) at 10 %

@@ -1,5 +1,5 @@
 /*
- * test_beacon.c -- the LAN beacon codec (src/core/beacon.c): round trip,
+ * test_beacon.c -- the LAN beacon codec (src/membership/beacon.c): round trip,
  * the wire layout of docs/DISCOVERY.md §3 at fixed offsets, the mesh id
  * derivation, and every rejection a receiver relies on (other mesh, bad
  * signature, a signature by someone else than the claimed node, truncation

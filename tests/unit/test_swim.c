@@ -1,5 +1,5 @@
 /*
- * test_swim.c -- unit tests of the membership protocol (src/core/swim.c).
+ * test_swim.c -- unit tests of the membership protocol (src/membership/).
  *
  * A handful of instances are wired by a tiny hand-rolled network: a virtual
  * clock advanced in 1 ms steps, a fixed 1 ms one-way latency, per-node
