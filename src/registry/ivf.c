@@ -1,0 +1,722 @@
+/*
+ * ivf.c -- the registry's approximate index: an inverted file (IVF) of
+ * 8-bit scalar-quantised residuals, searched with float32 re-ranking.
+ *
+ * Build (weft_registry_index_build): k-means (Lloyd, random initial
+ * centroids from a seeded sample, empty clusters split off the largest)
+ * on a sample of the embeddings -- normalised first for COSINE, so the
+ * index works on unit vectors and scores estimate cosines.  Every vector
+ * is filed into the list of its nearest centroid, and its residual
+ * x - c is stored as one byte per dimension: code = round((r - min) /
+ * scale), with per-dimension min and scale taken from the sample's
+ * residuals (values outside are clamped).  Later adds are filed as they
+ * come with the same centroids and scales; removals leave their list.
+ *
+ * Search, per query q (normalised for COSINE):
+ *   1. score q . c for every centroid; keep the nprobe best lists;
+ *   2. in each list, estimate q . x = q . c + q . min + sum_i (q_i
+ *      scale_i) code_i -- one 8-bit dot product per entry, a quarter of
+ *      the bytes of the float32 row -- and keep the `rerank` best
+ *      candidates that pass the filter bitmap;
+ *   3. re-score those candidates exactly in float32 and return the top k
+ *      in the registry's total order (score, then hash).
+ * Phases 1 and 3 run per query, phase 2 per (query, group of lists), all
+ * through the caller's exec.  The estimate only chooses candidates: every
+ * score returned is exact.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "registry/registry_internal.h"
+
+typedef struct ivf_list {
+    uint32_t n, cap;
+    uint32_t *slots;
+    uint8_t *codes;          /* cap rows of cstride bytes */
+} ivf_list;
+
+struct weft__reg_ivf {
+    uint32_t nlist;
+    size_t stride;           /* floats per centroid row, = r->stride */
+    float *cent;             /* nlist rows, 64-byte aligned */
+    void *cent_raw;
+    float *cn2h;             /* |c|^2 / 2: argmin L2 = argmax x.c - |c|^2/2 */
+    float *vmin, *vscale;    /* per dimension (stride; padding: 0, 0) */
+    ivf_list *lists;
+    uint32_t *where, *pos;   /* per slot: its list and position there */
+    uint32_t where_cap;
+    uint32_t nprobe, rerank; /* defaults */
+    float *tmp;              /* nlist floats, for filing one vector */
+    float *tmpv;             /* stride floats, aligned, ditto */
+    void *tmpv_raw;
+    size_t bytes;
+};
+
+#define RERANK_MIN 64
+#define RERANK_PER_K 8
+#define NLIST_MAX 65536
+
+/* ---------------------------------------------------------------------- */
+/* Helpers                                                                */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void *alloc_aligned(const weft_allocator *a, size_t bytes, void **raw)
+{
+    *raw = weft__alloc(a, bytes + 63);
+    if (!*raw)
+        return NULL;
+    return (void *)(((uintptr_t)*raw + 63) & ~(uintptr_t)63);
+}
+
+static void ivf_del(const weft_allocator *a, struct weft__reg_ivf *v)
+{
+    if (!v)
+        return;
+    if (v->lists)
+        for (uint32_t i = 0; i < v->nlist; i++) {
+            weft__free(a, v->lists[i].slots);
+            weft__free(a, v->lists[i].codes);
+        }
+    weft__free(a, v->lists);
+    weft__free(a, v->cent_raw);
+    weft__free(a, v->cn2h);
+    weft__free(a, v->vmin);
+    weft__free(a, v->vscale);
+    weft__free(a, v->where);
+    weft__free(a, v->pos);
+    weft__free(a, v->tmp);
+    weft__free(a, v->tmpv_raw);
+    weft__free(a, v);
+}
+
+void weft__reg_ivf_free(weft_registry *r)
+{
+    ivf_del(r->a, r->ivf);
+    r->ivf = NULL;
+}
+
+void weft_registry_index_drop(weft_registry *r)
+{
+    if (r)
+        weft__reg_ivf_free(r);
+}
+
+size_t weft__reg_ivf_bytes(const weft_registry *r)
+{
+    return r->ivf ? r->ivf->bytes : 0;
+}
+
+uint32_t weft__reg_ivf_nlist(const weft_registry *r)
+{
+    return r->ivf ? r->ivf->nlist : 0;
+}
+
+/* Encodes the residual x - c (x already normalised) into code. */
+static void encode(const struct weft__reg_ivf *v, const float *x, float scale_x,
+                   const float *c, size_t dim, uint8_t *code)
+{
+    for (size_t i = 0; i < dim; i++) {
+        float res = x[i] * scale_x - c[i];
+        float q = v->vscale[i] > 0 ? (res - v->vmin[i]) / v->vscale[i] : 0.0f;
+        q = q < 0 ? 0 : q > 255 ? 255 : q;
+        code[i] = (uint8_t)lrintf(q);
+    }
+    memset(code + dim, 0, v->stride - dim);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Assignment to the nearest centroid (parallel over groups of rows)     */
+
+#define ASSIGN_GROUP 8
+
+typedef struct assign_job {
+    const weft__reg_kernels *kern;
+    const float *x;          /* rows */
+    size_t nrows, stride;
+    const float *inv;        /* per row scale (NULL = 1) */
+    const uint64_t *mask;    /* rows to assign (NULL = all) */
+    const float *cent, *cn2h;
+    size_t nlist;
+    uint32_t *out;           /* per row: nearest centroid */
+    float *tmp;              /* per chunk: ASSIGN_GROUP * nlist floats */
+    size_t per;              /* rows per chunk, multiple of ASSIGN_GROUP */
+} assign_job;
+
+static void assign_chunk(void *arg, size_t c)
+{
+    const assign_job *j = arg;
+    float *tmp = j->tmp + c * ASSIGN_GROUP * j->nlist;
+    size_t r0 = c * j->per, r1 = WEFT__MIN(j->nrows, r0 + j->per);
+    for (size_t g = r0; g < r1; g += ASSIGN_GROUP) {
+        size_t n = WEFT__MIN((size_t)ASSIGN_GROUP, r1 - g);
+        if (j->mask) {
+            int any = 0;
+            for (size_t i = 0; i < n; i++)
+                any |= weft__reg_bit(j->mask, (uint32_t)(g + i));
+            if (!any)
+                continue;
+        }
+        j->kern->dot_tile(j->x + g * j->stride, n, j->cent, j->nlist, j->stride,
+                          tmp, j->nlist);
+        for (size_t i = 0; i < n; i++) {
+            float s = j->inv ? j->inv[g + i] : 1.0f;
+            const float *t = tmp + i * j->nlist;
+            uint32_t best = 0;
+            float bv = t[0] * s - j->cn2h[0];
+            for (size_t l = 1; l < j->nlist; l++) {
+                float val = t[l] * s - j->cn2h[l];
+                if (val > bv) { /* ties: the lower id */
+                    bv = val;
+                    best = (uint32_t)l;
+                }
+            }
+            j->out[g + i] = best;
+        }
+    }
+}
+
+static void run_assign(assign_job *j, const weft_registry_exec *exec, size_t nchunks)
+{
+    j->per = (j->nrows + nchunks - 1) / nchunks;
+    j->per = (j->per + ASSIGN_GROUP - 1) / ASSIGN_GROUP * ASSIGN_GROUP;
+    size_t nc = j->per ? (j->nrows + j->per - 1) / j->per : 0;
+    weft__reg_run(exec, nc, assign_chunk, j);
+}
+
+static void centroid_norms(struct weft__reg_ivf *v)
+{
+    for (uint32_t l = 0; l < v->nlist; l++) {
+        const float *c = v->cent + (size_t)l * v->stride;
+        double s = 0;
+        for (size_t i = 0; i < v->stride; i++)
+            s += (double)c[i] * c[i];
+        v->cn2h[l] = (float)(s / 2);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Build                                                                  */
+
+int weft_registry_index_build(weft_registry *r, const weft_registry_index_params *pp,
+                              const weft_registry_exec *exec)
+{
+    if (!r)
+        return WEFT_ERR_INVAL;
+    weft_registry_index_params p;
+    if (pp)
+        p = *pp;
+    else
+        memset(&p, 0, sizeof p);
+    if (r->nemb == 0)
+        return WEFT_ERR_STATE;
+    uint32_t nlist = p.nlist;
+    if (!nlist) {
+        nlist = (uint32_t)lrint(sqrt((double)r->nemb));
+        nlist = nlist ? nlist : 1;
+    }
+    if (nlist > r->nemb || nlist > NLIST_MAX)
+        return WEFT_ERR_CONFIG;
+    size_t ntrain = p.train_max ? p.train_max : (size_t)64 * nlist;
+    if (ntrain > r->nemb)
+        ntrain = r->nemb;
+    if (ntrain < nlist)
+        ntrain = nlist;
+    uint32_t iters = p.iterations ? p.iterations : 10;
+    const weft_allocator *a = r->a;
+    size_t stride = r->stride, dim = r->cfg.dim;
+    size_t nchunks = exec && exec->parallel_for && exec->nthreads > 1
+                         ? (size_t)exec->nthreads * 4 : 1;
+
+    struct weft__reg_ivf *v = weft__calloc(a, sizeof *v);
+    uint32_t *ids = weft__alloc(a, (size_t)r->nemb * sizeof *ids);
+    void *train_raw = NULL, *tmp = NULL;
+    float *train = NULL;
+    uint32_t *assign = NULL, *sizes = NULL;
+    double *sums = NULL;
+    int rc = WEFT_ERR_NOMEM;
+    if (!v || !ids)
+        goto fail;
+    v->nlist = nlist;
+    v->stride = stride;
+    v->cent = alloc_aligned(a, (size_t)nlist * stride * sizeof(float), &v->cent_raw);
+    v->cn2h = weft__alloc(a, (size_t)nlist * sizeof(float));
+    v->vmin = weft__calloc(a, stride * sizeof(float));
+    v->vscale = weft__calloc(a, stride * sizeof(float));
+    v->lists = weft__calloc(a, (size_t)nlist * sizeof *v->lists);
+    v->where_cap = r->cap;
+    v->where = weft__alloc(a, (size_t)r->cap * sizeof(uint32_t));
+    v->pos = weft__alloc(a, (size_t)r->cap * sizeof(uint32_t));
+    v->tmp = weft__alloc(a, (size_t)nlist * sizeof(float));
+    v->tmpv = alloc_aligned(a, stride * sizeof(float), &v->tmpv_raw);
+    train = alloc_aligned(a, ntrain * stride * sizeof(float), &train_raw);
+    tmp = weft__alloc(a, nchunks * ASSIGN_GROUP * nlist * sizeof(float));
+    assign = weft__alloc(a, WEFT__MAX(ntrain, (size_t)r->hw) * sizeof *assign);
+    sizes = weft__alloc(a, (size_t)nlist * sizeof *sizes);
+    sums = weft__alloc(a, (size_t)nlist * stride * sizeof *sums);
+    if (!v->cent || !v->cn2h || !v->vmin || !v->vscale || !v->lists || !v->where ||
+        !v->pos || !v->tmp || !v->tmpv || !train || !tmp || !assign || !sizes || !sums)
+        goto fail;
+
+    /* sample: a seeded partial Fisher-Yates over the embedding slots */
+    size_t ne = 0;
+    for (uint32_t w = 0; w < (r->hw + 63) / 64; w++)
+        for (uint64_t b = r->emb_bits[w]; b; b &= b - 1)
+            ids[ne++] = w * 64 + (uint32_t)__builtin_ctzll(b);
+    uint64_t seed = p.seed;
+    for (size_t i = 0; i < ntrain; i++) {
+        size_t j = i + (size_t)(splitmix(&seed) % (ne - i));
+        uint32_t t = ids[i];
+        ids[i] = ids[j];
+        ids[j] = t;
+        const float *x = r->vec + (size_t)ids[i] * stride;
+        float s = r->inv_norm[ids[i]];
+        float *d = train + i * stride;
+        for (size_t k = 0; k < stride; k++)
+            d[k] = x[k] * s;
+    }
+    /* initial centroids: the first nlist sample points (random order) */
+    memcpy(v->cent, train, (size_t)nlist * stride * sizeof(float));
+
+    assign_job j;
+    memset(&j, 0, sizeof j);
+    j.kern = r->kern;
+    j.stride = stride;
+    j.cent = v->cent;
+    j.cn2h = v->cn2h;
+    j.nlist = nlist;
+    j.tmp = tmp;
+    for (uint32_t it = 0; it < iters; it++) {
+        centroid_norms(v);
+        j.x = train;
+        j.nrows = ntrain;
+        j.inv = NULL;
+        j.mask = NULL;
+        j.out = assign;
+        run_assign(&j, exec, nchunks);
+        /* new centroids: means of their points (summed in double, in
+         * point order: the same on every run) */
+        memset(sums, 0, (size_t)nlist * stride * sizeof *sums);
+        memset(sizes, 0, (size_t)nlist * sizeof *sizes);
+        for (size_t i = 0; i < ntrain; i++) {
+            double *s = sums + (size_t)assign[i] * stride;
+            const float *x = train + i * stride;
+            for (size_t k = 0; k < dim; k++)
+                s[k] += x[k];
+            sizes[assign[i]]++;
+        }
+        for (uint32_t l = 0; l < nlist; l++) {
+            if (!sizes[l])
+                continue;
+            float *c = v->cent + (size_t)l * stride;
+            for (size_t k = 0; k < dim; k++)
+                c[k] = (float)(sums[(size_t)l * stride + k] / sizes[l]);
+        }
+        /* an empty cluster takes half of the largest: both copies of its
+         * centroid are pushed apart a little (as FAISS does) */
+        for (uint32_t l = 0; l < nlist; l++) {
+            if (sizes[l])
+                continue;
+            uint32_t big = 0;
+            for (uint32_t m = 1; m < nlist; m++)
+                if (sizes[m] > sizes[big])
+                    big = m;
+            float *c = v->cent + (size_t)l * stride, *cb = v->cent + (size_t)big * stride;
+            for (size_t k = 0; k < dim; k++) {
+                float eps = (k & 1) ? 1.0f / 1024 : -1.0f / 1024;
+                c[k] = cb[k] * (1 + eps);
+                cb[k] = cb[k] * (1 - eps);
+            }
+            sizes[l] = sizes[big] / 2;
+            sizes[big] -= sizes[l];
+        }
+    }
+    centroid_norms(v);
+
+    /* quantiser ranges: the sample's residuals to their final centroids */
+    j.x = train;
+    j.nrows = ntrain;
+    j.out = assign;
+    run_assign(&j, exec, nchunks);
+    for (size_t k = 0; k < dim; k++) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < ntrain; i++) {
+            float res = train[i * stride + k] - v->cent[(size_t)assign[i] * stride + k];
+            lo = res < lo ? res : lo;
+            hi = res > hi ? res : hi;
+        }
+        v->vmin[k] = lo;
+        v->vscale[k] = (hi - lo) / 255.0f;
+    }
+
+    /* file every embedding */
+    j.x = r->vec;
+    j.nrows = r->hw;
+    j.inv = r->inv_norm;
+    j.mask = r->emb_bits;
+    j.out = assign;
+    run_assign(&j, exec, nchunks);
+    memset(sizes, 0, (size_t)nlist * sizeof *sizes);
+    for (uint32_t s = 0; s < r->hw; s++)
+        if (weft__reg_bit(r->emb_bits, s))
+            sizes[assign[s]]++;
+    for (uint32_t l = 0; l < nlist; l++) {
+        uint32_t cap = sizes[l] + sizes[l] / 8 + 4;
+        v->lists[l].cap = cap;
+        v->lists[l].slots = weft__alloc(a, (size_t)cap * sizeof(uint32_t));
+        v->lists[l].codes = weft__alloc(a, (size_t)cap * stride);
+        if (!v->lists[l].slots || !v->lists[l].codes)
+            goto fail;
+        v->bytes += (size_t)cap * (stride + 4);
+    }
+    for (uint32_t s = 0; s < r->hw; s++) {
+        if (!weft__reg_bit(r->emb_bits, s))
+            continue;
+        ivf_list *L = &v->lists[assign[s]];
+        encode(v, r->vec + (size_t)s * stride, r->inv_norm[s],
+               v->cent + (size_t)assign[s] * stride, dim,
+               L->codes + (size_t)L->n * stride);
+        L->slots[L->n] = s;
+        v->where[s] = assign[s];
+        v->pos[s] = L->n++;
+    }
+    v->nprobe = p.nprobe ? WEFT__MIN(p.nprobe, nlist) : WEFT__MAX(1u, nlist / 8);
+    v->rerank = p.rerank;
+    v->bytes += (size_t)nlist * (stride * 4 + 4 + sizeof(ivf_list)) + stride * 8 +
+                (size_t)r->cap * 8;
+    weft__reg_ivf_free(r);
+    r->ivf = v;
+    v = NULL;
+    rc = 0;
+fail:
+    ivf_del(a, v);
+    weft__free(a, ids);
+    weft__free(a, train_raw);
+    weft__free(a, tmp);
+    weft__free(a, assign);
+    weft__free(a, sizes);
+    weft__free(a, sums);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Filing one vector                                                      */
+
+int weft__reg_ivf_reserve(weft_registry *r, const float *x, float inv_norm,
+                          uint32_t *list)
+{
+    struct weft__reg_ivf *v = r->ivf;
+    const weft_allocator *a = r->a;
+    if (v->where_cap < r->cap) {
+        uint32_t *w = weft__realloc(a, v->where, (size_t)r->cap * sizeof *w);
+        if (!w)
+            return WEFT_ERR_NOMEM;
+        v->where = w;
+        uint32_t *p = weft__realloc(a, v->pos, (size_t)r->cap * sizeof *p);
+        if (!p)
+            return WEFT_ERR_NOMEM;
+        v->pos = p;
+        v->bytes += (size_t)(r->cap - v->where_cap) * 8;
+        v->where_cap = r->cap;
+    }
+    size_t dim = r->cfg.dim;
+    for (size_t i = 0; i < dim; i++)
+        v->tmpv[i] = x[i] * inv_norm;
+    memset(v->tmpv + dim, 0, (v->stride - dim) * sizeof(float));
+    r->kern->dot_rows(v->tmpv, v->cent, v->stride, v->nlist, v->tmp);
+    uint32_t best = 0;
+    for (uint32_t l = 1; l < v->nlist; l++)
+        if (v->tmp[l] - v->cn2h[l] > v->tmp[best] - v->cn2h[best])
+            best = l;
+    ivf_list *L = &v->lists[best];
+    if (L->n == L->cap) {
+        uint32_t ncap = L->cap ? 2 * L->cap : 8;
+        uint32_t *s = weft__realloc(a, L->slots, (size_t)ncap * sizeof *s);
+        if (!s)
+            return WEFT_ERR_NOMEM;
+        L->slots = s;
+        uint8_t *c = weft__realloc(a, L->codes, (size_t)ncap * v->stride);
+        if (!c)
+            return WEFT_ERR_NOMEM;
+        L->codes = c;
+        v->bytes += (size_t)(ncap - L->cap) * (v->stride + 4);
+        L->cap = ncap;
+    }
+    *list = best;
+    return 0;
+}
+
+void weft__reg_ivf_insert(weft_registry *r, uint32_t slot, uint32_t list)
+{
+    struct weft__reg_ivf *v = r->ivf;
+    ivf_list *L = &v->lists[list];
+    encode(v, r->vec + (size_t)slot * v->stride, r->inv_norm[slot],
+           v->cent + (size_t)list * v->stride, r->cfg.dim,
+           L->codes + (size_t)L->n * v->stride);
+    L->slots[L->n] = slot;
+    v->where[slot] = list;
+    v->pos[slot] = L->n++;
+}
+
+void weft__reg_ivf_remove(weft_registry *r, uint32_t slot)
+{
+    struct weft__reg_ivf *v = r->ivf;
+    ivf_list *L = &v->lists[v->where[slot]];
+    uint32_t p = v->pos[slot], last = --L->n;
+    if (p != last) {
+        uint32_t moved = L->slots[last];
+        L->slots[p] = moved;
+        memcpy(L->codes + (size_t)p * v->stride, L->codes + (size_t)last * v->stride,
+               v->stride);
+        v->pos[moved] = p;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Search                                                                 */
+
+static uint32_t eff_nprobe(const struct weft__reg_ivf *v,
+                           const weft_registry_search_params *p)
+{
+    uint32_t n = p->nprobe ? p->nprobe : v->nprobe;
+    return n > v->nlist ? v->nlist : n;
+}
+
+static size_t eff_rerank(const struct weft__reg_ivf *v,
+                         const weft_registry_search_params *p)
+{
+    size_t n = p->rerank ? p->rerank : v->rerank;
+    if (!n)
+        n = WEFT__MAX((size_t)RERANK_MIN, (size_t)RERANK_PER_K * p->k);
+    return n < p->k ? p->k : n;
+}
+
+/* List groups per query: several only for a single query with threads. */
+static size_t groups(const weft_registry_exec *exec, size_t nq, uint32_t nprobe)
+{
+    if (nq > 1 || !exec || !exec->parallel_for || exec->nthreads <= 1)
+        return 1;
+    size_t g = (size_t)exec->nthreads * 2;
+    return g > nprobe ? nprobe : g;
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+void weft__reg_ivf_scratch_needs(const weft_registry *r,
+                                 const weft_registry_search_params *p, size_t nq,
+                                 const weft_registry_exec *exec, size_t *cands,
+                                 size_t *wfloats, size_t *probes)
+{
+    const struct weft__reg_ivf *v = r->ivf;
+    uint32_t np = eff_nprobe(v, p);
+    size_t g = groups(exec, nq, np), R = eff_rerank(v, p);
+    *cands = nq * g * R + nq * p->k + nq * np; /* scan, final, probe heaps */
+    *wfloats = nq * (2 * r->stride + round16(v->nlist));
+    *probes = nq * np;
+}
+
+typedef struct ivf_job {
+    const weft_registry *r;
+    const struct weft__reg_ivf *v;
+    const uint64_t *bits;    /* NULL = no filter */
+    size_t nq, k, R, G;
+    uint32_t nprobe;
+    weft_registry_scratch *s;
+    size_t wstride;          /* floats per query in s->w */
+    float *qbase;            /* per query: q . min (estimate offset) */
+    uint64_t codes;          /* scored, summed after the run */
+} ivf_job;
+
+/* Approximate candidates order by estimate, then slot (any fixed order
+ * will do: only the exact re-scoring decides the result). */
+static inline int cand_better(const weft__reg_cand *a, const weft__reg_cand *b)
+{
+    return a->score > b->score || (a->score == b->score && a->slot < b->slot);
+}
+
+static void cand_push(weft__reg_cand *h, size_t *n, size_t k, double score,
+                      uint32_t slot)
+{
+    weft__reg_cand c = { score, slot };
+    if (*n < k) {
+        size_t i = (*n)++;
+        h[i] = c;
+        while (i > 0) {
+            size_t p = (i - 1) / 2;
+            if (!cand_better(&h[p], &h[i]))
+                break;
+            weft__reg_cand t = h[i];
+            h[i] = h[p];
+            h[p] = t;
+            i = p;
+        }
+        return;
+    }
+    if (!cand_better(&c, &h[0]))
+        return;
+    h[0] = c;
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, w = i;
+        if (l < *n && cand_better(&h[w], &h[l]))
+            w = l;
+        if (l + 1 < *n && cand_better(&h[w], &h[l + 1]))
+            w = l + 1;
+        if (w == i)
+            break;
+        weft__reg_cand t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+/* Phase 1, per query: normalised query, weighted query, list choice. */
+static void phase_probe(void *arg, size_t qi)
+{
+    ivf_job *j = arg;
+    const weft_registry *r = j->r;
+    const struct weft__reg_ivf *v = j->v;
+    weft_registry_scratch *s = j->s;
+    size_t st = r->stride;
+    float *qn = s->w + qi * j->wstride, *wq = qn + st, *cs = wq + st;
+    const float *q = s->q + qi * st;
+    float qs = s->qinv[qi];
+    double base = 0;
+    for (size_t i = 0; i < st; i++) {
+        qn[i] = q[i] * qs;
+        wq[i] = qn[i] * v->vscale[i];
+        base += (double)qn[i] * v->vmin[i];
+    }
+    j->qbase[qi] = (float)base;
+    r->kern->dot_rows(qn, v->cent, st, v->nlist, cs);
+    /* the nprobe best lists, best first */
+    weft__reg_cand *h = s->heaps + j->nq * (j->G * j->R + j->k) + qi * j->nprobe;
+    size_t n = 0;
+    for (uint32_t l = 0; l < v->nlist; l++)
+        cand_push(h, &n, j->nprobe, cs[l], l);
+    for (size_t end = n; end > 1; end--) {
+        weft__reg_cand t = h[0];
+        h[0] = h[end - 1];
+        h[end - 1] = t;
+        for (size_t i = 0;;) {
+            size_t l = 2 * i + 1, w = i;
+            if (l < end - 1 && cand_better(&h[w], &h[l]))
+                w = l;
+            if (l + 1 < end - 1 && cand_better(&h[w], &h[l + 1]))
+                w = l + 1;
+            if (w == i)
+                break;
+            weft__reg_cand t2 = h[i];
+            h[i] = h[w];
+            h[w] = t2;
+            i = w;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        s->probe[qi * j->nprobe + i] = h[i].slot;
+}
+
+/* Phase 2, per (query, group): scan the group's lists. */
+static void phase_scan(void *arg, size_t task)
+{
+    ivf_job *j = arg;
+    const weft_registry *r = j->r;
+    const struct weft__reg_ivf *v = j->v;
+    weft_registry_scratch *s = j->s;
+    size_t qi = task / j->G, g = task % j->G, st = r->stride;
+    const float *wq = s->w + qi * j->wstride + st;
+    const float *cs = wq + st;
+    weft__reg_cand *h = s->heaps + (qi * j->G + g) * j->R;
+    size_t n = 0;
+    uint64_t scored = 0;
+    for (size_t pi = g; pi < j->nprobe; pi += j->G) {
+        uint32_t l = s->probe[qi * j->nprobe + pi];
+        const ivf_list *L = &v->lists[l];
+        double base = (double)cs[l] + j->qbase[qi];
+        for (uint32_t e = 0; e < L->n; e++) {
+            uint32_t slot = L->slots[e];
+            if (j->bits && !weft__reg_bit(j->bits, slot))
+                continue;
+            float est = r->kern->dot_u8(wq, L->codes + (size_t)e * st, st);
+            scored++;
+            double sc = base + est;
+            if (n == j->R && sc < h[0].score)
+                continue;
+            cand_push(h, &n, j->R, sc, slot);
+        }
+    }
+    s->hn[qi * j->G + g] = n;
+    __atomic_fetch_add(&j->codes, scored, __ATOMIC_RELAXED);
+}
+
+/* Phase 3, per query: pool the groups' candidates, re-score exactly. */
+static void phase_rerank(void *arg, size_t qi)
+{
+    ivf_job *j = arg;
+    const weft_registry *r = j->r;
+    weft_registry_scratch *s = j->s;
+    weft__reg_cand *h0 = s->heaps + qi * j->G * j->R;
+    size_t n0 = s->hn[qi * j->G];
+    for (size_t g = 1; g < j->G; g++) {
+        const weft__reg_cand *o = s->heaps + (qi * j->G + g) * j->R;
+        for (size_t t = 0; t < s->hn[qi * j->G + g]; t++)
+            cand_push(h0, &n0, j->R, o[t].score, o[t].slot);
+    }
+    weft__reg_cand *fin = s->heaps + j->nq * j->G * j->R + qi * j->k;
+    size_t nf = 0;
+    const float *q = s->q + qi * r->stride;
+    int cosine = r->cfg.metric == WEFT_REGISTRY_COSINE;
+    for (size_t t = 0; t < n0; t++) {
+        uint32_t slot = h0[t].slot;
+        float d;
+        r->kern->dot_rows(q, r->vec + (size_t)slot * r->stride, r->stride, 1, &d);
+        if (cosine)
+            d = d * r->inv_norm[slot] * s->qinv[qi];
+        weft__reg_cand c = { (double)d, slot };
+        weft__reg_heap_push(r, fin, &nf, j->k, &c);
+    }
+    s->hn[j->nq * j->G + qi] = nf;
+    s->hn[qi * j->G] = n0; /* for the info: candidates re-scored */
+}
+
+int weft__reg_ivf_search(const weft_registry *r, const weft_registry_search_params *p,
+                         size_t nq, const uint64_t *bits, weft_registry_scratch *s,
+                         const weft_registry_exec *exec, weft_registry_hit *hits,
+                         size_t *counts, weft_registry_search_info *info)
+{
+    const struct weft__reg_ivf *v = r->ivf;
+    ivf_job j;
+    memset(&j, 0, sizeof j);
+    j.r = r;
+    j.v = v;
+    j.bits = bits == r->emb_bits ? NULL : bits; /* lists hold embeddings only */
+    j.nq = nq;
+    j.k = p->k;
+    j.nprobe = eff_nprobe(v, p);
+    j.R = eff_rerank(v, p);
+    j.G = groups(exec, nq, j.nprobe);
+    j.s = s;
+    j.wstride = 2 * r->stride + round16(v->nlist);
+    float qbase[WEFT_REGISTRY_BATCH_MAX];
+    j.qbase = qbase;
+    weft__reg_run(exec, nq, phase_probe, &j);
+    weft__reg_run(exec, nq * j.G, phase_scan, &j);
+    weft__reg_run(exec, nq, phase_rerank, &j);
+    for (size_t qi = 0; qi < nq; qi++) {
+        size_t nf = s->hn[nq * j.G + qi];
+        weft__reg_heap_emit(r, s->heaps + nq * j.G * j.R + qi * j.k, nf, hits + qi * j.k);
+        counts[qi] = nf;
+    }
+    info->codes = j.codes;
+    info->scored = 0;
+    for (size_t qi = 0; qi < nq; qi++)
+        info->scored += s->hn[qi * j.G];
+    return 0;
+}

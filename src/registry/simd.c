@@ -1,0 +1,327 @@
+/*
+ * simd.c -- the registry's inner loops: float32 dot products (one query
+ * against consecutive rows, and a tile of several queries against several
+ * rows) and the 8-bit code dot product of the approximate index, in three
+ * versions: AVX-512F, AVX2+FMA and portable C.  The library is compiled
+ * with plain flags; the x86 versions carry target attributes and are
+ * chosen at run time from what the CPU reports (weft__reg_kernels_get),
+ * so one binary runs everywhere and uses what it finds.
+ *
+ * All versions take rows of n floats, n a multiple of 16, rows 64-byte
+ * aligned (the registry pads dim to 16 with zeros), so no version needs a
+ * tail loop.  They sum in different orders, so their results may differ in
+ * the last bits; tests compare them on data whose sums are exact.
+ *
+ * The tile kernel is what makes batched queries cheap: a group of 4 rows
+ * is loaded once for 2 queries at a time (8 accumulators), and the caller
+ * hands it blocks of rows that stay in L2 while every query of the batch
+ * passes over them, so memory is read once per batch, not once per query.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry/registry_internal.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) &&                              \
+    (defined(__GNUC__) || defined(__clang__))
+#define WEFT__REG_X86 1
+#include <immintrin.h>
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Portable                                                               */
+
+static float dot_scalar(const float *a, const float *b, size_t n)
+{
+    /* 8 partial sums: shorter dependency chains, and the compiler may
+     * vectorise it for the baseline ISA */
+    float s[8] = { 0 };
+    for (size_t i = 0; i < n; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += a[i + j] * b[i + j];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static void dot_rows_scalar(const float *q, const float *x, size_t n,
+                            size_t nx, float *out)
+{
+    for (size_t j = 0; j < nx; j++)
+        out[j] = dot_scalar(q, x + j * n, n);
+}
+
+static void dot_tile_scalar(const float *q, size_t nq, const float *x,
+                            size_t nx, size_t n, float *out, size_t ldo)
+{
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < nx; j++)
+            out[i * ldo + j] = dot_scalar(q + i * n, x + j * n, n);
+}
+
+static float dot_u8_scalar(const float *w, const uint8_t *c, size_t n)
+{
+    float s[8] = { 0 };
+    for (size_t i = 0; i < n; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += w[i + j] * (float)c[i + j];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static const weft__reg_kernels k_scalar = {
+    WEFT__REG_SIMD_SCALAR, "portable", dot_rows_scalar, dot_tile_scalar,
+    dot_u8_scalar
+};
+
+#ifdef WEFT__REG_X86
+/* ---------------------------------------------------------------------- */
+/* AVX2 + FMA                                                             */
+
+#define T2 __attribute__((target("avx2,fma")))
+
+T2 static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+T2 static float dot_avx2(const float *a, const float *b, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_load_ps(a + i), _mm256_load_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_load_ps(a + i + 8), _mm256_load_ps(b + i + 8), s1);
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+T2 static void dot_rows_avx2(const float *q, const float *x, size_t n,
+                             size_t nx, float *out)
+{
+    size_t j = 0;
+    for (; j + 2 <= nx; j += 2) {
+        const float *x0 = x + j * n, *x1 = x0 + n;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+        for (size_t i = 0; i < n; i += 16) {
+            __m256 q0 = _mm256_load_ps(q + i), q1 = _mm256_load_ps(q + i + 8);
+            a0 = _mm256_fmadd_ps(q0, _mm256_load_ps(x0 + i), a0);
+            a1 = _mm256_fmadd_ps(q1, _mm256_load_ps(x0 + i + 8), a1);
+            b0 = _mm256_fmadd_ps(q0, _mm256_load_ps(x1 + i), b0);
+            b1 = _mm256_fmadd_ps(q1, _mm256_load_ps(x1 + i + 8), b1);
+        }
+        out[j] = hsum256(_mm256_add_ps(a0, a1));
+        out[j + 1] = hsum256(_mm256_add_ps(b0, b1));
+    }
+    for (; j < nx; j++)
+        out[j] = dot_avx2(q, x + j * n, n);
+}
+
+/* 2 queries x 4 rows, 8 accumulators. */
+T2 static void tile_2x4_avx2(const float *q0, const float *q1, const float *x,
+                             size_t n, float *o0, float *o1)
+{
+    const float *x0 = x, *x1 = x + n, *x2 = x + 2 * n, *x3 = x + 3 * n;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (size_t i = 0; i < n; i += 8) {
+        __m256 u = _mm256_load_ps(q0 + i), v = _mm256_load_ps(q1 + i);
+        __m256 r0 = _mm256_load_ps(x0 + i), r1 = _mm256_load_ps(x1 + i);
+        __m256 r2 = _mm256_load_ps(x2 + i), r3 = _mm256_load_ps(x3 + i);
+        a0 = _mm256_fmadd_ps(u, r0, a0);
+        a1 = _mm256_fmadd_ps(u, r1, a1);
+        a2 = _mm256_fmadd_ps(u, r2, a2);
+        a3 = _mm256_fmadd_ps(u, r3, a3);
+        b0 = _mm256_fmadd_ps(v, r0, b0);
+        b1 = _mm256_fmadd_ps(v, r1, b1);
+        b2 = _mm256_fmadd_ps(v, r2, b2);
+        b3 = _mm256_fmadd_ps(v, r3, b3);
+    }
+    o0[0] = hsum256(a0); o0[1] = hsum256(a1); o0[2] = hsum256(a2); o0[3] = hsum256(a3);
+    o1[0] = hsum256(b0); o1[1] = hsum256(b1); o1[2] = hsum256(b2); o1[3] = hsum256(b3);
+}
+
+T2 static void dot_tile_avx2(const float *q, size_t nq, const float *x,
+                             size_t nx, size_t n, float *out, size_t ldo)
+{
+    size_t i = 0;
+    for (; i + 2 <= nq; i += 2) {
+        size_t j = 0;
+        for (; j + 4 <= nx; j += 4)
+            tile_2x4_avx2(q + i * n, q + (i + 1) * n, x + j * n, n,
+                          out + i * ldo + j, out + (i + 1) * ldo + j);
+        for (; j < nx; j++) {
+            out[i * ldo + j] = dot_avx2(q + i * n, x + j * n, n);
+            out[(i + 1) * ldo + j] = dot_avx2(q + (i + 1) * n, x + j * n, n);
+        }
+    }
+    if (i < nq)
+        dot_rows_avx2(q + i * n, x, n, nx, out + i * ldo);
+}
+
+T2 static float dot_u8_avx2(const float *w, const uint8_t *c, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+        __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+        __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
+        s0 = _mm256_fmadd_ps(_mm256_load_ps(w + i), f0, s0);
+        s1 = _mm256_fmadd_ps(_mm256_load_ps(w + i + 8), f1, s1);
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+static const weft__reg_kernels k_avx2 = {
+    WEFT__REG_SIMD_AVX2, "avx2+fma", dot_rows_avx2, dot_tile_avx2, dot_u8_avx2
+};
+
+/* ---------------------------------------------------------------------- */
+/* AVX-512F                                                               */
+
+#define T5 __attribute__((target("avx512f")))
+
+T5 static float dot_avx512(const float *a, const float *b, size_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_load_ps(a + i), _mm512_load_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_load_ps(a + i + 16), _mm512_load_ps(b + i + 16), s1);
+    }
+    if (i < n)
+        s0 = _mm512_fmadd_ps(_mm512_load_ps(a + i), _mm512_load_ps(b + i), s0);
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/*
+ * One query against consecutive rows: the single-query scan.  Memory-bound
+ * for large sets, so the point is only to keep enough loads in flight: two
+ * rows at a time, two accumulators each.
+ */
+T5 static void dot_rows_avx512(const float *q, const float *x, size_t n,
+                               size_t nx, float *out)
+{
+    size_t j = 0;
+    for (; j + 2 <= nx; j += 2) {
+        const float *x0 = x + j * n, *x1 = x0 + n;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+            __m512 q0 = _mm512_load_ps(q + i), q1 = _mm512_load_ps(q + i + 16);
+            a0 = _mm512_fmadd_ps(q0, _mm512_load_ps(x0 + i), a0);
+            a1 = _mm512_fmadd_ps(q1, _mm512_load_ps(x0 + i + 16), a1);
+            b0 = _mm512_fmadd_ps(q0, _mm512_load_ps(x1 + i), b0);
+            b1 = _mm512_fmadd_ps(q1, _mm512_load_ps(x1 + i + 16), b1);
+        }
+        if (i < n) {
+            __m512 q0 = _mm512_load_ps(q + i);
+            a0 = _mm512_fmadd_ps(q0, _mm512_load_ps(x0 + i), a0);
+            b0 = _mm512_fmadd_ps(q0, _mm512_load_ps(x1 + i), b0);
+        }
+        out[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        out[j + 1] = _mm512_reduce_add_ps(_mm512_add_ps(b0, b1));
+    }
+    for (; j < nx; j++)
+        out[j] = dot_avx512(q, x + j * n, n);
+}
+
+/* 2 queries x 4 rows, 8 accumulators: 6 loads feed 8 FMAs. */
+T5 static void tile_2x4_avx512(const float *q0, const float *q1,
+                               const float *x, size_t n, float *o0, float *o1)
+{
+    const float *x0 = x, *x1 = x + n, *x2 = x + 2 * n, *x3 = x + 3 * n;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (size_t i = 0; i < n; i += 16) {
+        __m512 u = _mm512_load_ps(q0 + i), v = _mm512_load_ps(q1 + i);
+        __m512 r0 = _mm512_load_ps(x0 + i), r1 = _mm512_load_ps(x1 + i);
+        __m512 r2 = _mm512_load_ps(x2 + i), r3 = _mm512_load_ps(x3 + i);
+        a0 = _mm512_fmadd_ps(u, r0, a0);
+        a1 = _mm512_fmadd_ps(u, r1, a1);
+        a2 = _mm512_fmadd_ps(u, r2, a2);
+        a3 = _mm512_fmadd_ps(u, r3, a3);
+        b0 = _mm512_fmadd_ps(v, r0, b0);
+        b1 = _mm512_fmadd_ps(v, r1, b1);
+        b2 = _mm512_fmadd_ps(v, r2, b2);
+        b3 = _mm512_fmadd_ps(v, r3, b3);
+    }
+    o0[0] = _mm512_reduce_add_ps(a0); o0[1] = _mm512_reduce_add_ps(a1);
+    o0[2] = _mm512_reduce_add_ps(a2); o0[3] = _mm512_reduce_add_ps(a3);
+    o1[0] = _mm512_reduce_add_ps(b0); o1[1] = _mm512_reduce_add_ps(b1);
+    o1[2] = _mm512_reduce_add_ps(b2); o1[3] = _mm512_reduce_add_ps(b3);
+}
+
+T5 static void dot_tile_avx512(const float *q, size_t nq, const float *x,
+                               size_t nx, size_t n, float *out, size_t ldo)
+{
+    size_t i = 0;
+    for (; i + 2 <= nq; i += 2) {
+        size_t j = 0;
+        for (; j + 4 <= nx; j += 4)
+            tile_2x4_avx512(q + i * n, q + (i + 1) * n, x + j * n, n,
+                            out + i * ldo + j, out + (i + 1) * ldo + j);
+        for (; j < nx; j++) {
+            out[i * ldo + j] = dot_avx512(q + i * n, x + j * n, n);
+            out[(i + 1) * ldo + j] = dot_avx512(q + (i + 1) * n, x + j * n, n);
+        }
+    }
+    if (i < nq)
+        dot_rows_avx512(q + i * n, x, n, nx, out + i * ldo);
+}
+
+T5 static float dot_u8_avx512(const float *w, const uint8_t *c, size_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(c + i))));
+        __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(c + i + 16))));
+        s0 = _mm512_fmadd_ps(_mm512_load_ps(w + i), f0, s0);
+        s1 = _mm512_fmadd_ps(_mm512_load_ps(w + i + 16), f1, s1);
+    }
+    if (i < n) {
+        __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(c + i))));
+        s0 = _mm512_fmadd_ps(_mm512_load_ps(w + i), f0, s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static const weft__reg_kernels k_avx512 = {
+    WEFT__REG_SIMD_AVX512, "avx512f", dot_rows_avx512, dot_tile_avx512,
+    dot_u8_avx512
+};
+
+static int cpu_has(int level)
+{
+    __builtin_cpu_init();
+    if (level == WEFT__REG_SIMD_AVX512)
+        return __builtin_cpu_supports("avx512f");
+    if (level == WEFT__REG_SIMD_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return level == WEFT__REG_SIMD_SCALAR;
+}
+#endif /* WEFT__REG_X86 */
+
+const weft__reg_kernels *weft__reg_kernels_get(int level)
+{
+#ifdef WEFT__REG_X86
+    if (level == WEFT__REG_SIMD_AUTO) {
+        if (cpu_has(WEFT__REG_SIMD_AVX512))
+            return &k_avx512;
+        if (cpu_has(WEFT__REG_SIMD_AVX2))
+            return &k_avx2;
+        return &k_scalar;
+    }
+    if (level == WEFT__REG_SIMD_AVX512)
+        return cpu_has(level) ? &k_avx512 : NULL;
+    if (level == WEFT__REG_SIMD_AVX2)
+        return cpu_has(level) ? &k_avx2 : NULL;
+#endif
+    if (level == WEFT__REG_SIMD_AUTO || level == WEFT__REG_SIMD_SCALAR)
+        return &k_scalar;
+    return NULL;
+}
