@@ -599,8 +599,11 @@ static void phase_probe(void *arg, size_t qi)
     /* the nprobe best lists, best first */
     weft__reg_cand *h = s->heaps + j->nq * (j->G * j->R + j->k) + qi * j->nprobe;
     size_t n = 0;
+    /* COSINE: unit query, lists filed by L2, so probe by L2 too
+     * (argmin |q - c| = argmax q.c - |c|^2/2); IP: by q.c, as FAISS does */
+    int cosine = r->cfg.metric == WEFT_REGISTRY_COSINE;
     for (uint32_t l = 0; l < v->nlist; l++)
-        cand_push(h, &n, j->nprobe, cs[l], l);
+        cand_push(h, &n, j->nprobe, cosine ? cs[l] - v->cn2h[l] : cs[l], l);
     for (size_t end = n; end > 1; end--) {
         weft__reg_cand t = h[0];
         h[0] = h[end - 1];
