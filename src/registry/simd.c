@@ -98,23 +98,21 @@ T2 static float dot_avx2(const float *a, const float *b, size_t n)
 T2 static void dot_rows_avx2(const float *q, const float *x, size_t n,
                              size_t nx, float *out)
 {
-    size_t j = 0;
-    for (; j + 2 <= nx; j += 2) {
-        const float *x0 = x + j * n, *x1 = x0 + n;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    /* one row at a time, front to back (see dot_rows_avx512) */
+    for (size_t j = 0; j < nx; j++) {
+        const float *r = x + j * n;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t i = 0; i < n; i += 16) {
-            __m256 q0 = _mm256_load_ps(q + i), q1 = _mm256_load_ps(q + i + 8);
-            a0 = _mm256_fmadd_ps(q0, _mm256_load_ps(x0 + i), a0);
-            a1 = _mm256_fmadd_ps(q1, _mm256_load_ps(x0 + i + 8), a1);
-            b0 = _mm256_fmadd_ps(q0, _mm256_load_ps(x1 + i), b0);
-            b1 = _mm256_fmadd_ps(q1, _mm256_load_ps(x1 + i + 8), b1);
+            a0 = _mm256_fmadd_ps(_mm256_load_ps(q + i), _mm256_load_ps(r + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_load_ps(q + i + 8), _mm256_load_ps(r + i + 8), a1);
+            if (i + 32 <= n) {
+                a2 = _mm256_fmadd_ps(_mm256_load_ps(q + i + 16), _mm256_load_ps(r + i + 16), a2);
+                a3 = _mm256_fmadd_ps(_mm256_load_ps(q + i + 24), _mm256_load_ps(r + i + 24), a3);
+                i += 16;
+            }
         }
-        out[j] = hsum256(_mm256_add_ps(a0, a1));
-        out[j + 1] = hsum256(_mm256_add_ps(b0, b1));
+        out[j] = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     }
-    for (; j < nx; j++)
-        out[j] = dot_avx2(q, x + j * n, n);
 }
 
 /* 2 queries x 4 rows, 8 accumulators. */
@@ -196,34 +194,29 @@ T5 static float dot_avx512(const float *a, const float *b, size_t n)
 
 /*
  * One query against consecutive rows: the single-query scan.  Memory-bound
- * for large sets, so the point is only to keep enough loads in flight: two
- * rows at a time, two accumulators each.
+ * for large sets, so what matters is the access pattern: one row at a
+ * time, front to back, four accumulators.  (Interleaving two rows, as
+ * dot_tile does, measured 1.7x slower here on a 200 MB scan: the hardware
+ * prefetcher follows one sequential stream best.)
  */
 T5 static void dot_rows_avx512(const float *q, const float *x, size_t n,
                                size_t nx, float *out)
 {
-    size_t j = 0;
-    for (; j + 2 <= nx; j += 2) {
-        const float *x0 = x + j * n, *x1 = x0 + n;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+    for (size_t j = 0; j < nx; j++) {
+        const float *r = x + j * n;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         size_t i = 0;
-        for (; i + 32 <= n; i += 32) {
-            __m512 q0 = _mm512_load_ps(q + i), q1 = _mm512_load_ps(q + i + 16);
-            a0 = _mm512_fmadd_ps(q0, _mm512_load_ps(x0 + i), a0);
-            a1 = _mm512_fmadd_ps(q1, _mm512_load_ps(x0 + i + 16), a1);
-            b0 = _mm512_fmadd_ps(q0, _mm512_load_ps(x1 + i), b0);
-            b1 = _mm512_fmadd_ps(q1, _mm512_load_ps(x1 + i + 16), b1);
+        for (; i + 64 <= n; i += 64) {
+            a0 = _mm512_fmadd_ps(_mm512_load_ps(q + i), _mm512_load_ps(r + i), a0);
+            a1 = _mm512_fmadd_ps(_mm512_load_ps(q + i + 16), _mm512_load_ps(r + i + 16), a1);
+            a2 = _mm512_fmadd_ps(_mm512_load_ps(q + i + 32), _mm512_load_ps(r + i + 32), a2);
+            a3 = _mm512_fmadd_ps(_mm512_load_ps(q + i + 48), _mm512_load_ps(r + i + 48), a3);
         }
-        if (i < n) {
-            __m512 q0 = _mm512_load_ps(q + i);
-            a0 = _mm512_fmadd_ps(q0, _mm512_load_ps(x0 + i), a0);
-            b0 = _mm512_fmadd_ps(q0, _mm512_load_ps(x1 + i), b0);
-        }
-        out[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-        out[j + 1] = _mm512_reduce_add_ps(_mm512_add_ps(b0, b1));
+        for (; i < n; i += 16)
+            a0 = _mm512_fmadd_ps(_mm512_load_ps(q + i), _mm512_load_ps(r + i), a0);
+        out[j] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1),
+                                                    _mm512_add_ps(a2, a3)));
     }
-    for (; j < nx; j++)
-        out[j] = dot_avx512(q, x + j * n, n);
 }
 
 /* 2 queries x 4 rows, 8 accumulators: 6 loads feed 8 FMAs. */
