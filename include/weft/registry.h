@@ -354,6 +354,9 @@ typedef struct weft_registry_search_params {
                                             index's default */
     uint32_t rerank;                     /* APPROX: candidates re-scored in
                                             float32; 0 = the default */
+    uint32_t candidates;                 /* APPROX: survivors of the 1-bit
+                                            stage, re-estimated from 8-bit
+                                            codes; 0 = the default */
 } weft_registry_search_params;
 
 /*
@@ -394,8 +397,12 @@ typedef struct weft_registry_search_info {
  * nothing matches; fewer than k when fewer match).  Exact search scores
  * every candidate in float32 (AVX-512, AVX2+FMA or portable code, chosen
  * at run time); with WEFT_REGISTRY_APPROX and a built index it visits the
- * nprobe closest lists, keeps the best `rerank` by their 8-bit codes and
- * re-scores those in float32.  exec may be NULL.  info may be NULL.
+ * nprobe closest lists, keeps the best `candidates` by their 1-bit codes,
+ * of those the best `rerank` by their 8-bit codes, and re-scores these in
+ * float32: every score returned is exact, only the candidate set is
+ * approximate.  Scores are float32 sums whose order depends on the kernel
+ * and the batch, so they may differ in the last bits between machines or
+ * batch sizes.  exec may be NULL.  info may be NULL.
  * Returns the hit count, or
  *   WEFT_ERR_INVAL   NULL r, p, s or hits; a query component NaN/Inf or
  *                    a query with squared norm >= WEFT_REGISTRY_NORM2_MAX;
@@ -440,7 +447,7 @@ ptrdiff_t weft_registry_merge(const weft_registry_hit *const *lists,
                               weft_registry_hit *out);
 
 /* ---------------------------------------------------------------------- */
-/* Approximate index (IVF lists of 8-bit codes)                           */
+/* Approximate index (IVF lists of 1-bit and 8-bit codes)                */
 
 typedef struct weft_registry_index_params {
     uint32_t nlist;          /* lists (k-means centroids); 0 = about
@@ -448,17 +455,22 @@ typedef struct weft_registry_index_params {
     uint32_t train_max;      /* vectors sampled for k-means; 0 = 64 per list */
     uint32_t iterations;     /* k-means iterations; 0 = 10 */
     uint32_t nprobe;         /* default lists visited per query; 0 = nlist/8 */
-    uint32_t rerank;         /* default candidates re-scored; 0 = 8 * k,
-                                at least 64 */
+    uint32_t rerank;         /* default candidates re-scored in float32;
+                                0 = 8 * k, at least 64 */
+    uint32_t candidates;     /* default 1-bit survivors; 0 = 16 * rerank,
+                                at least 1024 */
     uint64_t seed;           /* sampling and initialisation: the same seed
                                 and content build the same index */
 } weft_registry_index_params;
 
 /*
  * Trains the approximate index on the embeddings present (k-means, then
- * per-dimension 8-bit quantisation of each vector's residual to its
- * centroid) and files every entry into its list; later adds are filed as
- * they come, removals leave their list.  Replaces an index built before.
+ * the codes of each vector's residual to its centroid: its signs, 1 bit
+ * per dimension, and a per-dimension 8-bit quantisation) and files every
+ * entry into its list; later adds are filed as they come with the same
+ * centroids, removals leave their list (rebuild after the data changed a
+ * lot).  Replaces an index built before.  Extra memory per entry: dim
+ * bytes + dim/8 bytes (rounded up to 64) + 12.
  * Uses exec for the k-means passes (may be NULL).  The float32 vectors are
  * kept: they answer exact searches, re-ranking and weft_registry_get.
  * Returns 0, WEFT_ERR_STATE (no embeddings yet), WEFT_ERR_CONFIG (nlist

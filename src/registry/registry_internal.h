@@ -226,6 +226,14 @@ typedef struct weft__reg_kernels {
                      size_t n, float *out, size_t ldo);
     /* sum_i w[i] * c[i] for 8-bit codes c (n bytes, multiple of 16). */
     float (*dot_u8)(const float *w, const uint8_t *c, size_t n);
+    /* 1-bit codes against a 4-bit query: b holds nrows rows of nw 64-bit
+     * words (nw a multiple of 8), p the query's 4 bit planes (4 rows of
+     * nw).  With W = sum_j 2^j popcount(b_r & p_j) (the sum of the
+     * query's 4-bit values where b_r has a 1) and ONES = popcount(b_r):
+     * est[r] = c[3] + fac[r] * (c[0] W + c[1] ONES - c[2]). */
+    void (*bin_est)(const uint64_t *p, const uint64_t *b, size_t nw,
+                    size_t nrows, const float *fac, const float c[4],
+                    float *est);
 } weft__reg_kernels;
 
 /* The best kernels this CPU runs (level AUTO), or the level asked for;
@@ -378,6 +386,45 @@ void weft__reg_heap_emit(const weft_registry *r, weft__reg_cand *h, size_t n,
                          weft_registry_hit *out);
 
 /* ivf.c */
+
+/* The value of rank k (0 = largest) among a[0..n), reordering a. */
+float weft__reg_kth_largest(float *a, size_t n, size_t k);
+
+/*
+ * The C best estimates of a stream, in a buffer of 2C (scores and slots
+ * apart): an estimate at or below the threshold is dropped at once.  When
+ * the buffer fills, it keeps the histogram bins (256 between the buffer's
+ * minimum and maximum) from the top down to the one where the count
+ * reaches C, and the threshold rises to the least score kept: C or a few
+ * more survive, in arrival order, with three cheap passes instead of
+ * an exact selection (which measured ~40 cycles per element here: its
+ * partition mispredicts or serialises).  The end of the stream cuts the
+ * buffer to exactly C with weft__reg_kth_largest.  Cheaper than a heap of
+ * C when most of a long stream enters early (a heap pays log C per
+ * entry).  No element of the true top C is ever dropped (ties aside).
+ */
+typedef struct weft__reg_topbuf {
+    float *score, *tmp;  /* 2C each */
+    uint32_t *slot;      /* 2C */
+    size_t n, C;
+    float thr;           /* start at -INFINITY */
+} weft__reg_topbuf;
+
+void weft__reg_topbuf_compact(weft__reg_topbuf *t);
+/* Cuts the buffer to exactly C (the C best seen, ties in arrival order). */
+void weft__reg_topbuf_exact(weft__reg_topbuf *t);
+
+static inline void weft__reg_topbuf_add(weft__reg_topbuf *t, float est,
+                                        uint32_t slot)
+{
+    if (est <= t->thr)
+        return;
+    t->score[t->n] = est;
+    t->slot[t->n] = slot;
+    if (++t->n == 2 * t->C)
+        weft__reg_topbuf_compact(t);
+}
+
 void weft__reg_ivf_free(weft_registry *r);
 /* Reserve room to file one more vector (before commit): 0 / NOMEM. */
 WEFT__REG_WUR int weft__reg_ivf_reserve(weft_registry *r, const float *v,

@@ -1,8 +1,9 @@
 /*
  * simd.c -- the registry's inner loops: float32 dot products (one query
  * against consecutive rows, and a tile of several queries against several
- * rows) and the 8-bit code dot product of the approximate index, in three
- * versions: AVX-512F, AVX2+FMA and portable C.  The library is compiled
+ * rows), and the 8-bit and 1-bit code kernels of the approximate index, in
+ * three versions: AVX-512F (with VPOPCNTDQ for the bit codes when the CPU
+ * has it), AVX2+FMA and portable C.  The library is compiled
  * with plain flags; the x86 versions carry target attributes and are
  * chosen at run time from what the CPU reports (weft__reg_kernels_get),
  * so one binary runs everywhere and uses what it finds.
@@ -66,9 +67,33 @@ static float dot_u8_scalar(const float *w, const uint8_t *c, size_t n)
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+/* The body of the binary-code kernel for 64-bit words (see bin_rows in
+ * registry_internal.h); compiled twice, plain and with the POPCNT
+ * instruction. */
+#define BIN_EST_BODY                                                           \
+    for (size_t r = 0; r < nrows; r++, b += nw) {                              \
+        uint32_t w = 0, o = 0;                                                 \
+        for (size_t i = 0; i < nw; i++) {                                      \
+            uint64_t x = b[i];                                                 \
+            o += (uint32_t)__builtin_popcountll(x);                            \
+            w += (uint32_t)__builtin_popcountll(x & p[i]) +                    \
+                 2 * (uint32_t)__builtin_popcountll(x & p[nw + i]) +           \
+                 4 * (uint32_t)__builtin_popcountll(x & p[2 * nw + i]) +       \
+                 8 * (uint32_t)__builtin_popcountll(x & p[3 * nw + i]);        \
+        }                                                                      \
+        est[r] = c[3] + fac[r] * (c[0] * (float)w + c[1] * (float)o - c[2]);  \
+    }
+
+static void bin_est_scalar(const uint64_t *p, const uint64_t *b, size_t nw,
+                           size_t nrows, const float *fac, const float c[4],
+                           float *est)
+{
+    BIN_EST_BODY
+}
+
 static const weft__reg_kernels k_scalar = {
     WEFT__REG_SIMD_SCALAR, "portable", dot_rows_scalar, dot_tile_scalar,
-    dot_u8_scalar
+    dot_u8_scalar, bin_est_scalar
 };
 
 #ifdef WEFT__REG_X86
@@ -170,8 +195,16 @@ T2 static float dot_u8_avx2(const float *w, const uint8_t *c, size_t n)
     return hsum256(_mm256_add_ps(s0, s1));
 }
 
+__attribute__((target("popcnt"))) static void
+bin_est_popcnt(const uint64_t *p, const uint64_t *b, size_t nw, size_t nrows,
+               const float *fac, const float c[4], float *est)
+{
+    BIN_EST_BODY
+}
+
 static const weft__reg_kernels k_avx2 = {
-    WEFT__REG_SIMD_AVX2, "avx2+fma", dot_rows_avx2, dot_tile_avx2, dot_u8_avx2
+    WEFT__REG_SIMD_AVX2, "avx2+fma", dot_rows_avx2, dot_tile_avx2, dot_u8_avx2,
+    bin_est_popcnt
 };
 
 /* ---------------------------------------------------------------------- */
@@ -298,18 +331,108 @@ T5 static float dot_u8_avx512(const float *w, const uint8_t *c, size_t n)
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+/* Binary codes with AVX512-VPOPCNTDQ: 512 bits per step; nw is a
+ * multiple of 8 (code rows are padded to 512 bits).  The weighted count
+ * and the count of ones share each 64-bit lane (ones in the high half),
+ * so one horizontal sum per row yields both; the estimates are then
+ * computed 16 rows at a time. */
+#define T5P __attribute__((target("avx512f,avx512dq,avx512vpopcntdq")))
+
+/* The combined count vector of one row (see bin_est_avx512). */
+T5P static inline __m512i bin_acc_avx512(const uint64_t *p, const uint64_t *b, size_t nw)
+{
+    __m512i acc = _mm512_setzero_si512();
+    for (size_t i = 0; i < nw; i += 8) {
+        __m512i x = _mm512_loadu_si512((const void *)(b + i));
+        __m512i c0 = _mm512_popcnt_epi64(
+            _mm512_and_si512(x, _mm512_loadu_si512((const void *)(p + i))));
+        __m512i c1 = _mm512_popcnt_epi64(
+            _mm512_and_si512(x, _mm512_loadu_si512((const void *)(p + nw + i))));
+        __m512i c2 = _mm512_popcnt_epi64(
+            _mm512_and_si512(x, _mm512_loadu_si512((const void *)(p + 2 * nw + i))));
+        __m512i c3 = _mm512_popcnt_epi64(
+            _mm512_and_si512(x, _mm512_loadu_si512((const void *)(p + 3 * nw + i))));
+        __m512i w = _mm512_add_epi64(
+            _mm512_add_epi64(c0, _mm512_slli_epi64(c1, 1)),
+            _mm512_add_epi64(_mm512_slli_epi64(c2, 2), _mm512_slli_epi64(c3, 3)));
+        acc = _mm512_add_epi64(acc, _mm512_add_epi64(
+            w, _mm512_slli_epi64(_mm512_popcnt_epi64(x), 32)));
+    }
+    return acc;
+}
+
+/* Horizontal sums of 8 vectors of 8 qwords: lane t of the result is the
+ * sum of v[t] (a transpose-and-add tree: 7 adds for 8 rows). */
+T5P static inline __m512i hsum8_epi64(const __m512i v[8])
+{
+    __m512i a0 = _mm512_add_epi64(_mm512_unpacklo_epi64(v[0], v[1]), _mm512_unpackhi_epi64(v[0], v[1]));
+    __m512i a1 = _mm512_add_epi64(_mm512_unpacklo_epi64(v[2], v[3]), _mm512_unpackhi_epi64(v[2], v[3]));
+    __m512i a2 = _mm512_add_epi64(_mm512_unpacklo_epi64(v[4], v[5]), _mm512_unpackhi_epi64(v[4], v[5]));
+    __m512i a3 = _mm512_add_epi64(_mm512_unpacklo_epi64(v[6], v[7]), _mm512_unpackhi_epi64(v[6], v[7]));
+    /* a0 = [r0 r1 | r0 r1 | r0 r1 | r0 r1] partial sums per 128-bit lane */
+    __m512i b0 = _mm512_add_epi64(_mm512_shuffle_i64x2(a0, a1, 0x88), _mm512_shuffle_i64x2(a0, a1, 0xdd));
+    __m512i b1 = _mm512_add_epi64(_mm512_shuffle_i64x2(a2, a3, 0x88), _mm512_shuffle_i64x2(a2, a3, 0xdd));
+    /* b0 = [r0 r1 | r0 r1 | r2 r3 | r2 r3] */
+    __m512i c0 = _mm512_add_epi64(_mm512_shuffle_i64x2(b0, b1, 0x88), _mm512_shuffle_i64x2(b0, b1, 0xdd));
+    /* c0 = [r0 r1 | r2 r3 | r4 r5 | r6 r7] */
+    return c0;
+}
+
+T5P static void bin_est_avx512(const uint64_t *p, const uint64_t *b, size_t nw,
+                               size_t nrows, const float *fac, const float c[4],
+                               float *est)
+{
+    const __m512 a = _mm512_set1_ps(c[0]), bo = _mm512_set1_ps(c[1]);
+    const __m512 qs = _mm512_set1_ps(c[2]), base = _mm512_set1_ps(c[3]);
+    size_t r = 0;
+    for (; r + 16 <= nrows; r += 16) {
+        __m512i v[8];
+        for (int t = 0; t < 8; t++)
+            v[t] = bin_acc_avx512(p, b + (r + (size_t)t) * nw, nw);
+        __m512i lo8 = hsum8_epi64(v);
+        for (int t = 0; t < 8; t++)
+            v[t] = bin_acc_avx512(p, b + (r + 8 + (size_t)t) * nw, nw);
+        __m512i hi8 = hsum8_epi64(v);
+        /* low halves: weighted counts; high halves: ones */
+        __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)),
+                                       _mm512_cvtepi64_epi32(hi8), 1);
+        __m512i o = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(lo8, 32))),
+            _mm512_cvtepi64_epi32(_mm512_srli_epi64(hi8, 32)), 1);
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(a, _mm512_cvtepi32_ps(w)),
+                                 _mm512_mul_ps(bo, _mm512_cvtepi32_ps(o)));
+        t = _mm512_mul_ps(_mm512_loadu_ps(fac + r), _mm512_sub_ps(t, qs));
+        _mm512_storeu_ps(est + r, _mm512_add_ps(base, t));
+    }
+    for (; r < nrows; r++) {
+        uint64_t x = (uint64_t)_mm512_reduce_add_epi64(bin_acc_avx512(p, b + r * nw, nw));
+        est[r] = c[3] + fac[r] * (c[0] * (float)(uint32_t)x + c[1] * (float)(x >> 32) - c[2]);
+    }
+}
+
 static const weft__reg_kernels k_avx512 = {
     WEFT__REG_SIMD_AVX512, "avx512f", dot_rows_avx512, dot_tile_avx512,
-    dot_u8_avx512
+    dot_u8_avx512, bin_est_popcnt
 };
+static const weft__reg_kernels k_avx512_vpop = {
+    WEFT__REG_SIMD_AVX512, "avx512f+vpopcntdq", dot_rows_avx512, dot_tile_avx512,
+    dot_u8_avx512, bin_est_avx512
+};
+
+#define AVX512_VPOPCNT 100 /* a level of this file only: AVX512 + VPOPCNTDQ */
 
 static int cpu_has(int level)
 {
     __builtin_cpu_init();
+    if (level == AVX512_VPOPCNT)
+        return __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vpopcntdq");
     if (level == WEFT__REG_SIMD_AVX512)
-        return __builtin_cpu_supports("avx512f");
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt");
     if (level == WEFT__REG_SIMD_AVX2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("popcnt");
     return level == WEFT__REG_SIMD_SCALAR;
 }
 #endif /* WEFT__REG_X86 */
@@ -317,15 +440,17 @@ static int cpu_has(int level)
 const weft__reg_kernels *weft__reg_kernels_get(int level)
 {
 #ifdef WEFT__REG_X86
-    if (level == WEFT__REG_SIMD_AUTO) {
+    if (level == WEFT__REG_SIMD_AUTO || level == WEFT__REG_SIMD_AVX512) {
+        if (cpu_has(AVX512_VPOPCNT))
+            return &k_avx512_vpop;
         if (cpu_has(WEFT__REG_SIMD_AVX512))
             return &k_avx512;
+        if (level == WEFT__REG_SIMD_AVX512)
+            return NULL;
         if (cpu_has(WEFT__REG_SIMD_AVX2))
             return &k_avx2;
         return &k_scalar;
     }
-    if (level == WEFT__REG_SIMD_AVX512)
-        return cpu_has(level) ? &k_avx512 : NULL;
     if (level == WEFT__REG_SIMD_AVX2)
         return cpu_has(level) ? &k_avx2 : NULL;
 #endif

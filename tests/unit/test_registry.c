@@ -650,6 +650,43 @@ TEST(test_dict_model)
     weft__reg_dict_free(&d);
 }
 
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+TEST(test_selection)
+{
+    static float a[5000], b[5000], sorted[5000];
+    for (int rep = 0; rep < 300; rep++) {
+        size_t n = 1 + rnd() % 5000;
+        int dup = rep % 3 == 0; /* many equal values */
+        for (size_t i = 0; i < n; i++)
+            a[i] = dup ? (float)(rnd() % 7) : (float)(rnd() % 100000) / 7.0f;
+        memcpy(sorted, a, n * sizeof *a);
+        qsort(sorted, n, sizeof *sorted, cmp_desc);
+        size_t k = rnd() % n;
+        memcpy(b, a, n * sizeof *a);
+        CHECK(weft__reg_kth_largest(b, n, k) == sorted[k]);
+        /* the survivors' buffer keeps exactly the C best of a stream */
+        size_t C = 1 + rnd() % 300;
+        static float sc[600], tmp[600];
+        static uint32_t sl[600];
+        weft__reg_topbuf t = { sc, tmp, sl, 0, C, -INFINITY };
+        for (size_t i = 0; i < n; i++)
+            weft__reg_topbuf_add(&t, a[i], (uint32_t)i);
+        weft__reg_topbuf_exact(&t);
+        CHECK_EQ_INT(t.n, n < C ? n : C);
+        memcpy(b, t.score, t.n * sizeof *b);
+        qsort(b, t.n, sizeof *b, cmp_desc);
+        int same = 1;
+        for (size_t i = 0; i < t.n; i++)
+            same &= b[i] == sorted[i] && a[t.slot[i]] == t.score[i];
+        CHECK(same);
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Failing allocations                                                    */
 
@@ -774,6 +811,7 @@ int main(void)
     RUN(test_codec_refusals);
     RUN(test_oindex_model);
     RUN(test_dict_model);
+    RUN(test_selection);
     RUN(test_failing_allocations);
     TEST_MAIN_END();
 }

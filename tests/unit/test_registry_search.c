@@ -1004,8 +1004,71 @@ TEST(test_plan_counters)
     weft_registry_del(r);
 }
 
+/* Every kernel level against the portable one, on random inputs: the
+ * float dot products exactly on integer data, the 8-bit and 1-bit code
+ * kernels within float rounding (their counts are integers). */
+TEST(test_kernels_agree)
+{
+    const weft__reg_kernels *ref = weft__reg_kernels_get(WEFT__REG_SIMD_SCALAR);
+    int levels[2] = { WEFT__REG_SIMD_AVX2, WEFT__REG_SIMD_AVX512 };
+    REQUIRE(ref);
+    for (int lv = 0; lv < 2; lv++) {
+        const weft__reg_kernels *k = weft__reg_kernels_get(levels[lv]);
+        if (!k)
+            continue;
+        fprintf(stderr, "  %s against %s\n", k->name, ref->name);
+        for (int rep = 0; rep < 50; rep++) {
+            size_t n = 16 * (1 + rnd() % 40), nx = 1 + rnd() % 23, nq = 1 + rnd() % 9;
+            static float q[9 * 640] __attribute__((aligned(64)));
+            static float x[23 * 640] __attribute__((aligned(64)));
+            static float o1[9 * 23], o2[9 * 23];
+            for (size_t i = 0; i < nq * n; i++)
+                q[i] = (float)((int)(rnd() % 9) - 4);
+            for (size_t i = 0; i < nx * n; i++)
+                x[i] = (float)((int)(rnd() % 9) - 4);
+            ref->dot_rows(q, x, n, nx, o1);
+            k->dot_rows(q, x, n, nx, o2);
+            CHECK(memcmp(o1, o2, nx * sizeof *o1) == 0);
+            ref->dot_tile(q, nq, x, nx, n, o1, nx);
+            k->dot_tile(q, nq, x, nx, n, o2, nx);
+            CHECK(memcmp(o1, o2, nq * nx * sizeof *o1) == 0);
+            /* 8-bit codes: integer weights keep the sums exact too */
+            static uint8_t code[640];
+            for (size_t i = 0; i < n; i++)
+                code[i] = (uint8_t)rnd();
+            CHECK(ref->dot_u8(q, code, n) == k->dot_u8(q, code, n));
+            /* 1-bit codes: rows of nw words, 4 planes */
+            size_t nw = 8 * (1 + rnd() % 4), nrows = 1 + rnd() % 70;
+            static uint64_t planes[4 * 32], bits[70 * 32];
+            static float fac[70], e1[70], e2[70];
+            for (size_t i = 0; i < 4 * nw; i++)
+                planes[i] = rnd();
+            for (size_t i = 0; i < nrows * nw; i++)
+                bits[i] = rnd();
+            for (size_t i = 0; i < nrows; i++)
+                fac[i] = (float)(rnd() % 5);
+            float cc[4] = { 2, -3, 7, 1 }; /* integers: exact */
+            ref->bin_est(planes, bits, nw, nrows, fac, cc, e1);
+            k->bin_est(planes, bits, nw, nrows, fac, cc, e2);
+            CHECK(memcmp(e1, e2, nrows * sizeof *e1) == 0);
+            /* and the definition: W = sum of 4-bit values where a bit is set */
+            size_t row = rnd() % nrows;
+            int64_t w = 0, ones = 0;
+            for (size_t i = 0; i < nw * 64; i++) {
+                if (!(bits[row * nw + i / 64] >> (i % 64) & 1))
+                    continue;
+                ones++;
+                for (int b = 0; b < 4; b++)
+                    w += (int64_t)((planes[b * nw + i / 64] >> (i % 64)) & 1) << b;
+            }
+            CHECK(e1[row] == (float)(1 + fac[row] * (float)(2 * w - 3 * ones - 7)));
+        }
+    }
+}
+
 int main(void)
 {
+    RUN(test_kernels_agree);
     RUN(test_filters_all_combinations);
     RUN(test_batch_matches_single);
     RUN(test_ties_empty_and_small);
