@@ -61,6 +61,8 @@ extern "C" {
 #define WEFT_REGISTRY_K_MAX 4096            /* results per query */
 #define WEFT_REGISTRY_BATCH_MAX 1024        /* query vectors per batch */
 #define WEFT_REGISTRY_FILTER_META_MAX 8     /* key=value terms per filter */
+#define WEFT_REGISTRY_RERANK_MAX 65536      /* approximate search: float32 */
+#define WEFT_REGISTRY_CANDIDATES_MAX 262144 /* and 8-bit re-scores */
 /* Fixed part of an encoded entry (see weft_registry_entry_encode). */
 #define WEFT_REGISTRY_ENTRY_HEADER_BYTES 56
 /* Largest encoded entry the format allows. */
@@ -406,7 +408,9 @@ typedef struct weft_registry_search_info {
  * Returns the hit count, or
  *   WEFT_ERR_INVAL   NULL r, p, s or hits; a query component NaN/Inf or
  *                    a query with squared norm >= WEFT_REGISTRY_NORM2_MAX;
- *                    a filter with too many meta terms;
+ *                    a filter with too many meta terms; rerank or
+ *                    candidates over WEFT_REGISTRY_RERANK_MAX or
+ *                    WEFT_REGISTRY_CANDIDATES_MAX;
  *   WEFT_ERR_LIMIT   k is 0 or over k_max (counted in refused_k);
  *   WEFT_ERR_NOMEM   the scratch had to grow and could not.
  */
@@ -469,13 +473,13 @@ typedef struct weft_registry_index_params {
  * per dimension, and a per-dimension 8-bit quantisation) and files every
  * entry into its list; later adds are filed as they come with the same
  * centroids, removals leave their list (rebuild after the data changed a
- * lot).  Replaces an index built before.  Extra memory per entry: dim
- * bytes + dim/8 bytes (rounded up to 64) + 12.
+ * lot).  Replaces an index built before.  Extra memory per entry: about
+ * dim + dim/8 + 16 bytes (640 for dim 512), plus 1/8 room to grow.
  * Uses exec for the k-means passes (may be NULL).  The float32 vectors are
  * kept: they answer exact searches, re-ranking and weft_registry_get.
  * Returns 0, WEFT_ERR_STATE (no embeddings yet), WEFT_ERR_CONFIG (nlist
- * above the number of embeddings or above 65536) or WEFT_ERR_NOMEM (the
- * old index, if any, is kept).
+ * above the number of embeddings or above 65536, rerank or candidates
+ * over their maxima) or WEFT_ERR_NOMEM (the old index, if any, is kept).
  */
 int weft_registry_index_build(weft_registry *r,
                               const weft_registry_index_params *p,

@@ -316,7 +316,8 @@ int weft_registry_index_build(weft_registry *r, const weft_registry_index_params
         nlist = (uint32_t)lrint(sqrt((double)r->nemb));
         nlist = nlist ? nlist : 1;
     }
-    if (nlist > r->nemb || nlist > NLIST_MAX)
+    if (nlist > r->nemb || nlist > NLIST_MAX || p.rerank > WEFT_REGISTRY_RERANK_MAX ||
+        p.candidates > WEFT_REGISTRY_CANDIDATES_MAX)
         return WEFT_ERR_CONFIG;
     size_t ntrain = p.train_max ? p.train_max : (size_t)64 * nlist;
     if (ntrain > r->nemb)

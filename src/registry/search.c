@@ -232,6 +232,8 @@ static int check_params(const weft_registry *r, const weft_registry_search_param
         weft__reg_count(&r->sst.refused_batch, 1);
         return WEFT_ERR_LIMIT;
     }
+    if (p->rerank > WEFT_REGISTRY_RERANK_MAX || p->candidates > WEFT_REGISTRY_CANDIDATES_MAX)
+        return WEFT_ERR_INVAL;
     return weft__reg_filter_check(p->filter);
 }
 

@@ -490,6 +490,13 @@ TEST(test_ties_empty_and_small)
     f.confidence_min = NAN;
     f.meta_count = 0;
     CHECK_EQ_INT(weft_registry_search(r, &p, q, s, NULL, h, NULL), WEFT_ERR_INVAL);
+    p.filter = NULL;
+    p.rerank = WEFT_REGISTRY_RERANK_MAX + 1;
+    CHECK_EQ_INT(weft_registry_search(r, &p, q, s, NULL, h, NULL), WEFT_ERR_INVAL);
+    p.rerank = 0;
+    p.candidates = WEFT_REGISTRY_CANDIDATES_MAX + 1;
+    CHECK_EQ_INT(weft_registry_search(r, &p, q, s, NULL, h, NULL), WEFT_ERR_INVAL);
+    p.candidates = 0;
     weft_registry_stats st;
     weft_registry_get_stats(r, &st);
     CHECK_EQ_INT(st.refused_k, 2);
