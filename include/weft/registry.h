@@ -402,7 +402,10 @@ typedef struct weft_registry_search_info {
  * nprobe closest lists, keeps the best `candidates` by their 1-bit codes,
  * of those the best `rerank` by their 8-bit codes, and re-scores these in
  * float32: every score returned is exact, only the candidate set is
- * approximate.  Scores are float32 sums whose order depends on the kernel
+ * approximate.  A selective filter (one answered from an index:
+ * info->plan WEFT_REGISTRY_PLAN_INDEX) makes an APPROX search exact, since
+ * scoring the few matches is cheap and an index visiting only some lists
+ * would miss most of them.  Scores are float32 sums whose order depends on the kernel
  * and the batch, so they may differ in the last bits between machines or
  * batch sizes.  exec may be NULL.  info may be NULL.
  * Returns the hit count, or

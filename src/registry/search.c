@@ -393,7 +393,10 @@ int weft_registry_search_batch(const weft_registry *r,
     if (plan == WEFT_REGISTRY_PLAN_EMPTY || matched == 0)
         goto done;
 
-    if ((p->flags & WEFT_REGISTRY_APPROX) && r->ivf) {
+    /* a selective filter (answered from an index) names few entries:
+     * scoring just those exactly is cheap, and an index that visits only
+     * some lists would miss most of them */
+    if ((p->flags & WEFT_REGISTRY_APPROX) && r->ivf && plan != WEFT_REGISTRY_PLAN_INDEX) {
         rc = weft__reg_ivf_search(r, p, nq, bits, s, exec, hits, counts, &inf);
         inf.approx = 1;
         if (rc)

@@ -853,6 +853,24 @@ TEST(test_approx_index)
         }
     }
 
+    /* a selective filter makes an approximate search exact */
+    for (int rep = 0; rep < 20; rep++) {
+        tfilter tf = { -1, -1, (int)(rnd() % 50), -1, 0, 0, 0, 0 };
+        ffill ff;
+        to_filter(&tf, &ff);
+        random_query(q, 0);
+        weft_registry_search_params pa = p, pe = p;
+        pa.filter = pe.filter = &ff.f;
+        pe.flags = 0;
+        int ne = weft_registry_search(r, &pe, q, s, NULL, ex, NULL);
+        int na = weft_registry_search(r, &pa, q, s, NULL, ap, &info);
+        CHECK(info.plan == WEFT_REGISTRY_PLAN_INDEX && info.approx == 0);
+        CHECK(ne == na);
+        for (int i = 0; i < na && i < ne; i++)
+            CHECK(ex[i].score == ap[i].score && ex[i].hash_len == ap[i].hash_len &&
+                  memcmp(ex[i].hash, ap[i].hash, ex[i].hash_len) == 0);
+    }
+
     /* changes after the build: removed entries vanish, added ones are found */
     for (int i = 0; i < 1000; i++)
         REQUIRE(weft_registry_remove(r, S[i].hash, S[i].hl) == 0);
