@@ -8,12 +8,12 @@
  *   oindex.c   ordered (key, slot) sets: the time and confidence indexes
  *   registry.c the namespace: slots, columns, hash table, add/get/remove,
  *              and the filter planner that turns a filter into a bitmap
- *   simd.c     the float32 and 8-bit kernels (AVX-512, AVX2+FMA, portable),
- *              chosen at run time
+ *   simd.c     the float32, 8-bit and 1-bit kernels (AVX-512, AVX2+FMA,
+ *              portable), chosen at run time
  *   search.c   exact k-NN (chunked, batched, parallel through the exec),
- *              time-ranked selection, top-k heaps, merge
- *   ivf.c      the approximate index: k-means, 8-bit residual codes, IVF
- *              search with float32 re-ranking
+ *              time-ranked selection, top-k heaps, scratch, merge
+ *   ivf.c      the approximate index: k-means lists of 1-bit and 8-bit
+ *              residual codes, three-stage search ending in float32
  *
  * Storage layout.  Every entry lives in a slot (0 .. cap-1); removed slots
  * are reused.  Per slot the hot fields are columns (type id, owner id,
