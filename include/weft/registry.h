@@ -280,8 +280,12 @@ ptrdiff_t weft_registry_get_encoded(const weft_registry *r,
  * (AND).  Each term is answered from an index: per-type, per-owner and
  * per key=value posting lists, and ordered indexes on time and
  * confidence.  The search starts from the most selective term and checks
- * the others per candidate, so a selective filter never visits the rest.
- * Start from weft_registry_filter_init (matches everything).
+ * the others per candidate, so a selective filter never visits the rest;
+ * when even the most selective term names over an eighth of the entries,
+ * one sequential pass over the columns is cheaper and is taken instead
+ * (weft_registry_search_info.plan says which).  The metadata terms match
+ * a key's value byte for byte.  Start from weft_registry_filter_init
+ * (matches everything).
  */
 typedef struct weft_registry_filter {
     const char *type;               /* NULL = any type */
