@@ -846,7 +846,7 @@ static void topbuf_keep(weft__reg_topbuf *t, float T)
         float v = t->score[i];
         if (v > T || (v == T && ties && ties--)) {
             t->score[m] = v;
-            t->slot[m++] = t->slot[i];
+            t->id[m++] = t->id[i];
         }
     }
     t->n = m;
@@ -891,15 +891,18 @@ void weft__reg_topbuf_compact(weft__reg_topbuf *t)
         /* keep bins b and up (binned as counted); the threshold becomes
          * the least score kept: at least C kept ones beat anything at or
          * below it */
-        size_t m = 0;
-        float least = INFINITY;
-        for (size_t i = 0; i < t->n; i++) {
-            float v = t->score[i];
-            if ((int)((v - lo) * scale) >= b) {
-                least = v < least ? v : least;
-                t->score[m] = v;
-                t->slot[m++] = t->slot[i];
-            }
+        size_t m = 0, n = t->n;
+        float least = INFINITY, *sc = t->score;
+        uint64_t *id = t->id;
+        for (size_t i = 0; i < n; i++) {
+            /* branch-free: about half go either way */
+            float v = sc[i];
+            uint64_t d = id[i];
+            int keep = (int)((v - lo) * scale) >= b;
+            sc[m] = v;
+            id[m] = d;
+            m += (size_t)keep;
+            least = keep && v < least ? v : least;
         }
         t->n = m;
         t->thr = least;
@@ -924,51 +927,60 @@ static void phase_scan(void *arg, size_t task)
     const uint64_t *planes = (const uint64_t *)(cs + round16(v->nlist));
     const qstate *q = &j->qs[qi];
     weft__reg_cand *h2 = s->heaps + task * (2 * j->C + j->R) + 2 * j->C;
-    /* the buffer's 2C scores, 2C slots and 2C scratch floats fit in the
-     * 2C candidates of room this task has (12 of every 16 bytes) */
+    /* the buffer's 2C scores, 2C scratch floats and 2C ids (list << 32 |
+     * row) fill the 2C candidates of room this task has */
     float *tbf = (float *)(s->heaps + task * (2 * j->C + j->R));
-    weft__reg_topbuf tb = { tbf, tbf + 2 * j->C, (uint32_t *)(tbf + 4 * j->C), 0, j->C, -INFINITY };
+    weft__reg_topbuf tb = { tbf, tbf + 2 * j->C, (uint64_t *)(tbf + 4 * j->C), 0, j->C,
+                            -INFINITY };
     size_t n2 = 0;
     uint64_t scored = 0;
     float est[BIN_BLOCK];
     /* est = q.c + f (2 S - sum q), S = step W + lo ONES */
-    float cc[4] = { 2 * q->step, 2 * q->lo, q->qsum, 0 };
+    float cc[5] = { 2 * q->step, 2 * q->lo, q->qsum, 0, 0 };
     for (size_t pi = g; pi < j->nprobe; pi += j->G) {
         uint32_t l = s->probe[qi * j->nprobe + pi];
         const ivf_list *L = &v->lists[l];
         cc[3] = cs[l];
         for (uint32_t e = 0; e < L->n; e += BIN_BLOCK) {
             size_t nb = WEFT__MIN((size_t)BIN_BLOCK, (size_t)(L->n - e));
-            r->kern->bin_est(planes, L->bits + (size_t)e * v->bwords, v->bwords, nb,
-                             L->fac + e, cc, est);
+            /* the kernel returns the mask of the few above the threshold:
+             * then only those, no branch per entry to mispredict */
+            cc[4] = tb.thr;
+            uint64_t above = r->kern->bin_est(planes, L->bits + (size_t)e * v->bwords,
+                                              v->bwords, nb, L->fac + e, cc, est);
             scored += nb;
-            for (size_t t = 0; t < nb; t++) {
-                if (est[t] <= tb.thr)
+            while (above) {
+                unsigned t = (unsigned)__builtin_ctzll(above);
+                above &= above - 1;
+                if (j->bits && !weft__reg_bit(j->bits, L->slots[e + t]))
                     continue;
-                uint32_t slot = L->slots[e + t];
-                if (j->bits && !weft__reg_bit(j->bits, slot))
-                    continue;
-                weft__reg_topbuf_add(&tb, est[t], slot);
+                weft__reg_topbuf_add(&tb, est[t], (uint64_t)l << 32 | (e + t));
             }
         }
     }
     weft__reg_topbuf_exact(&tb);
-    /* the survivors' 8-bit codes are scattered: fetch a few ahead */
-#define PREFETCH_AHEAD 8
+    /* the survivors' 8-bit codes are scattered: fetch a few ahead (more
+     * would only fill the miss buffers: measured) */
+#define PREFETCH_AHEAD 4
+    for (size_t t = 0; t < tb.n && t < PREFETCH_AHEAD; t++) {
+        const uint8_t *pc = v->lists[tb.id[t] >> 32].codes + (tb.id[t] & 0xffffffffu) * st;
+        for (size_t b = 0; b < st; b += 64)
+            __builtin_prefetch(pc + b, 0, 3);
+    }
     for (size_t t = 0; t < tb.n; t++) {
         if (t + PREFETCH_AHEAD < tb.n) {
-            uint32_t ps = tb.slot[t + PREFETCH_AHEAD];
-            const uint8_t *pc = v->lists[v->where[ps]].codes + (size_t)v->pos[ps] * st;
+            uint64_t id = tb.id[t + PREFETCH_AHEAD];
+            const uint8_t *pc = v->lists[id >> 32].codes + (id & 0xffffffffu) * st;
             for (size_t b = 0; b < st; b += 64)
-                __builtin_prefetch(pc + b, 0, 0);
+                __builtin_prefetch(pc + b, 0, 3);
         }
-        uint32_t slot = tb.slot[t], l = v->where[slot];
+        uint32_t l = (uint32_t)(tb.id[t] >> 32), row = (uint32_t)tb.id[t];
         const ivf_list *L = &v->lists[l];
-        float est8 = r->kern->dot_u8(wq, L->codes + (size_t)v->pos[slot] * st, st);
+        float est8 = r->kern->dot_u8(wq, L->codes + (size_t)row * st, st);
         double sc = (double)cs[l] + q->base8 + est8;
         if (n2 == j->R && sc < h2[0].score)
             continue;
-        cand_push(h2, &n2, j->R, sc, slot);
+        cand_push(h2, &n2, j->R, sc, L->slots[row]);
     }
     s->hn[task] = n2;
     __atomic_fetch_add(&j->codes, scored + tb.n, __ATOMIC_RELAXED);

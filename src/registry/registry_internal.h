@@ -226,14 +226,15 @@ typedef struct weft__reg_kernels {
                      size_t n, float *out, size_t ldo);
     /* sum_i w[i] * c[i] for 8-bit codes c (n bytes, multiple of 16). */
     float (*dot_u8)(const float *w, const uint8_t *c, size_t n);
-    /* 1-bit codes against a 4-bit query: b holds nrows rows of nw 64-bit
-     * words (nw a multiple of 8), p the query's 4 bit planes (4 rows of
-     * nw).  With W = sum_j 2^j popcount(b_r & p_j) (the sum of the
+    /* 1-bit codes against a 4-bit query: b holds nrows (<= 64) rows of nw
+     * 64-bit words (nw a multiple of 8), p the query's 4 bit planes (4
+     * rows of nw).  With W = sum_j 2^j popcount(b_r & p_j) (the sum of the
      * query's 4-bit values where b_r has a 1) and ONES = popcount(b_r):
-     * est[r] = c[3] + fac[r] * (c[0] W + c[1] ONES - c[2]). */
-    void (*bin_est)(const uint64_t *p, const uint64_t *b, size_t nw,
-                    size_t nrows, const float *fac, const float c[4],
-                    float *est);
+     * est[r] = c[3] + fac[r] * (c[0] W + c[1] ONES - c[2]).  Returns the
+     * mask of the rows whose est > c[4]. */
+    uint64_t (*bin_est)(const uint64_t *p, const uint64_t *b, size_t nw,
+                        size_t nrows, const float *fac, const float c[5],
+                        float *est);
 } weft__reg_kernels;
 
 /* The best kernels this CPU runs (level AUTO), or the level asked for;
@@ -405,7 +406,7 @@ float weft__reg_kth_largest(float *a, size_t n, size_t k);
  */
 typedef struct weft__reg_topbuf {
     float *score, *tmp;  /* 2C each */
-    uint32_t *slot;      /* 2C */
+    uint64_t *id;        /* 2C: what each score belongs to */
     size_t n, C;
     float thr;           /* start at -INFINITY */
 } weft__reg_topbuf;
@@ -415,12 +416,12 @@ void weft__reg_topbuf_compact(weft__reg_topbuf *t);
 void weft__reg_topbuf_exact(weft__reg_topbuf *t);
 
 static inline void weft__reg_topbuf_add(weft__reg_topbuf *t, float est,
-                                        uint32_t slot)
+                                        uint64_t id)
 {
     if (est <= t->thr)
         return;
     t->score[t->n] = est;
-    t->slot[t->n] = slot;
+    t->id[t->n] = id;
     if (++t->n == 2 * t->C)
         weft__reg_topbuf_compact(t);
 }

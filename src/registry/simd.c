@@ -71,6 +71,7 @@ static float dot_u8_scalar(const float *w, const uint8_t *c, size_t n)
  * registry_internal.h); compiled twice, plain and with the POPCNT
  * instruction. */
 #define BIN_EST_BODY                                                           \
+    uint64_t mask = 0;                                                         \
     for (size_t r = 0; r < nrows; r++, b += nw) {                              \
         uint32_t w = 0, o = 0;                                                 \
         for (size_t i = 0; i < nw; i++) {                                      \
@@ -82,11 +83,13 @@ static float dot_u8_scalar(const float *w, const uint8_t *c, size_t n)
                  8 * (uint32_t)__builtin_popcountll(x & p[3 * nw + i]);        \
         }                                                                      \
         est[r] = c[3] + fac[r] * (c[0] * (float)w + c[1] * (float)o - c[2]);  \
-    }
+        mask |= (uint64_t)(est[r] > c[4]) << r;                                \
+    }                                                                          \
+    return mask;
 
-static void bin_est_scalar(const uint64_t *p, const uint64_t *b, size_t nw,
-                           size_t nrows, const float *fac, const float c[4],
-                           float *est)
+static uint64_t bin_est_scalar(const uint64_t *p, const uint64_t *b, size_t nw,
+                               size_t nrows, const float *fac, const float c[5],
+                               float *est)
 {
     BIN_EST_BODY
 }
@@ -195,9 +198,9 @@ T2 static float dot_u8_avx2(const float *w, const uint8_t *c, size_t n)
     return hsum256(_mm256_add_ps(s0, s1));
 }
 
-__attribute__((target("popcnt"))) static void
+__attribute__((target("popcnt"))) static uint64_t
 bin_est_popcnt(const uint64_t *p, const uint64_t *b, size_t nw, size_t nrows,
-               const float *fac, const float c[4], float *est)
+               const float *fac, const float c[5], float *est)
 {
     BIN_EST_BODY
 }
@@ -378,21 +381,43 @@ T5P static inline __m512i hsum8_epi64(const __m512i v[8])
     return c0;
 }
 
-T5P static void bin_est_avx512(const uint64_t *p, const uint64_t *b, size_t nw,
-                               size_t nrows, const float *fac, const float c[4],
-                               float *est)
+T5P static uint64_t bin_est_avx512(const uint64_t *p, const uint64_t *b, size_t nw,
+                                   size_t nrows, const float *fac, const float c[5],
+                                   float *est)
 {
     const __m512 a = _mm512_set1_ps(c[0]), bo = _mm512_set1_ps(c[1]);
     const __m512 qs = _mm512_set1_ps(c[2]), base = _mm512_set1_ps(c[3]);
+    const __m512 thr = _mm512_set1_ps(c[4]);
+    uint64_t mask = 0;
     size_t r = 0;
+    /* up to 512 dimensions (one vector per row): the planes stay in
+     * registers */
+    const __m512i p0 = _mm512_loadu_si512((const void *)p);
+    const __m512i p1 = _mm512_loadu_si512((const void *)(p + nw));
+    const __m512i p2 = _mm512_loadu_si512((const void *)(p + 2 * nw));
+    const __m512i p3 = _mm512_loadu_si512((const void *)(p + 3 * nw));
     for (; r + 16 <= nrows; r += 16) {
-        __m512i v[8];
-        for (int t = 0; t < 8; t++)
-            v[t] = bin_acc_avx512(p, b + (r + (size_t)t) * nw, nw);
-        __m512i lo8 = hsum8_epi64(v);
-        for (int t = 0; t < 8; t++)
-            v[t] = bin_acc_avx512(p, b + (r + 8 + (size_t)t) * nw, nw);
-        __m512i hi8 = hsum8_epi64(v);
+        __m512i v[8], lo8 = _mm512_setzero_si512(), hi8 = lo8;
+        for (int half = 0; half < 2; half++) {
+            for (int t = 0; t < 8; t++) {
+                const uint64_t *row = b + (r + (size_t)(8 * half + t)) * nw;
+                if (nw == 8) {
+                    __m512i x = _mm512_loadu_si512((const void *)row);
+                    __m512i w = _mm512_add_epi64(
+                        _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(x, p0)),
+                                         _mm512_slli_epi64(_mm512_popcnt_epi64(_mm512_and_si512(x, p1)), 1)),
+                        _mm512_add_epi64(_mm512_slli_epi64(_mm512_popcnt_epi64(_mm512_and_si512(x, p2)), 2),
+                                         _mm512_slli_epi64(_mm512_popcnt_epi64(_mm512_and_si512(x, p3)), 3)));
+                    v[t] = _mm512_add_epi64(w, _mm512_slli_epi64(_mm512_popcnt_epi64(x), 32));
+                } else {
+                    v[t] = bin_acc_avx512(p, row, nw);
+                }
+            }
+            if (half)
+                hi8 = hsum8_epi64(v);
+            else
+                lo8 = hsum8_epi64(v);
+        }
         /* low halves: weighted counts; high halves: ones */
         __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)),
                                        _mm512_cvtepi64_epi32(hi8), 1);
@@ -401,13 +426,16 @@ T5P static void bin_est_avx512(const uint64_t *p, const uint64_t *b, size_t nw,
             _mm512_cvtepi64_epi32(_mm512_srli_epi64(hi8, 32)), 1);
         __m512 t = _mm512_add_ps(_mm512_mul_ps(a, _mm512_cvtepi32_ps(w)),
                                  _mm512_mul_ps(bo, _mm512_cvtepi32_ps(o)));
-        t = _mm512_mul_ps(_mm512_loadu_ps(fac + r), _mm512_sub_ps(t, qs));
-        _mm512_storeu_ps(est + r, _mm512_add_ps(base, t));
+        t = _mm512_add_ps(base, _mm512_mul_ps(_mm512_loadu_ps(fac + r), _mm512_sub_ps(t, qs)));
+        _mm512_storeu_ps(est + r, t);
+        mask |= (uint64_t)_mm512_cmp_ps_mask(t, thr, _CMP_GT_OQ) << r;
     }
     for (; r < nrows; r++) {
         uint64_t x = (uint64_t)_mm512_reduce_add_epi64(bin_acc_avx512(p, b + r * nw, nw));
         est[r] = c[3] + fac[r] * (c[0] * (float)(uint32_t)x + c[1] * (float)(x >> 32) - c[2]);
+        mask |= (uint64_t)(est[r] > c[4]) << r;
     }
+    return mask;
 }
 
 static const weft__reg_kernels k_avx512 = {

@@ -672,17 +672,17 @@ TEST(test_selection)
         /* the survivors' buffer keeps exactly the C best of a stream */
         size_t C = 1 + rnd() % 300;
         static float sc[600], tmp[600];
-        static uint32_t sl[600];
+        static uint64_t sl[600];
         weft__reg_topbuf t = { sc, tmp, sl, 0, C, -INFINITY };
         for (size_t i = 0; i < n; i++)
-            weft__reg_topbuf_add(&t, a[i], (uint32_t)i);
+            weft__reg_topbuf_add(&t, a[i], i);
         weft__reg_topbuf_exact(&t);
         CHECK_EQ_INT(t.n, n < C ? n : C);
         memcpy(b, t.score, t.n * sizeof *b);
         qsort(b, t.n, sizeof *b, cmp_desc);
         int same = 1;
         for (size_t i = 0; i < t.n; i++)
-            same &= b[i] == sorted[i] && a[t.slot[i]] == t.score[i];
+            same &= b[i] == sorted[i] && a[t.id[i]] == t.score[i];
         CHECK(same);
     }
 }

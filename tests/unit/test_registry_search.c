@@ -1063,19 +1063,22 @@ TEST(test_kernels_agree)
                 code[i] = (uint8_t)rnd();
             CHECK(ref->dot_u8(q, code, n) == k->dot_u8(q, code, n));
             /* 1-bit codes: rows of nw words, 4 planes */
-            size_t nw = 8 * (1 + rnd() % 4), nrows = 1 + rnd() % 70;
-            static uint64_t planes[4 * 32], bits[70 * 32];
-            static float fac[70], e1[70], e2[70];
+            size_t nw = 8 * (1 + rnd() % 4), nrows = 1 + rnd() % 64;
+            static uint64_t planes[4 * 32], bits[64 * 32];
+            static float fac[64], e1[64], e2[64];
             for (size_t i = 0; i < 4 * nw; i++)
                 planes[i] = rnd();
             for (size_t i = 0; i < nrows * nw; i++)
                 bits[i] = rnd();
             for (size_t i = 0; i < nrows; i++)
                 fac[i] = (float)(rnd() % 5);
-            float cc[4] = { 2, -3, 7, 1 }; /* integers: exact */
-            ref->bin_est(planes, bits, nw, nrows, fac, cc, e1);
-            k->bin_est(planes, bits, nw, nrows, fac, cc, e2);
+            float cc[5] = { 2, -3, 7, 1, (float)(rnd() % 200) - 100.0f }; /* exact */
+            uint64_t m1 = ref->bin_est(planes, bits, nw, nrows, fac, cc, e1);
+            uint64_t m2 = k->bin_est(planes, bits, nw, nrows, fac, cc, e2);
             CHECK(memcmp(e1, e2, nrows * sizeof *e1) == 0);
+            CHECK(m1 == m2);
+            for (size_t i = 0; i < nrows; i++)
+                CHECK(((m1 >> i) & 1) == (e1[i] > cc[4]));
             /* and the definition: W = sum of 4-bit values where a bit is set */
             size_t row = rnd() % nrows;
             int64_t w = 0, ones = 0;
