@@ -464,8 +464,8 @@ static void run_data(int clustered, weft_registry_exec *ex)
     emit(m, b2, "us", e2.median_us);
 
     /* --- baseline (b): FAISS IndexFlatIP on the normalised vectors ---- */
-    double faiss1 = -1, faiss2 = -1;
 #ifdef WEFT_HAVE_FAISS
+    double faiss1 = -1, faiss2 = -1;
     float *nd = NULL, *nqv = NULL;
     if (use_faiss) {
         nd = malloc(N * DIM * sizeof *nd);
