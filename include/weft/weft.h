@@ -5,6 +5,7 @@
  *   <weft/engine.h>      the sans-IO kernel: sessions, messages, events
  *   <weft/module.h>      how a protocol module plugs into the engine
  *   <weft/membership.h>  SWIM + Lifeguard membership (a module)
+ *   <weft/registry.h>    the hash registry's local index and search
  *   <weft/crypto.h>      the crypto interface and its libsodium backend
  *
  * Drivers have their own headers: <weft/uv.h> (libuv sockets and timers),
@@ -18,6 +19,7 @@
 #include <weft/engine.h>
 #include <weft/module.h>
 #include <weft/membership.h>
+#include <weft/registry.h>
 #include <weft/crypto.h>
 
 #endif /* WEFT_WEFT_H */
