@@ -1,0 +1,46 @@
+/*
+ * cmd_keys.c -- the offline commands: `weft keygen` (a new network key)
+ * and `weft id` (this node's id, from its data directory).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "weft/keys.h"
+
+int cmd_keygen(cli_args *a)
+{
+    if (!a->network_key || a->npos)
+        return cli_usage_error("usage: weft keygen --network-key FILE");
+    int rc = weft_network_key_generate(a->network_key);
+    if (rc != 0) {
+        fprintf(stderr, "weft: %s: %s (%s)\n", a->network_key, weft_strerror(rc),
+                weft_err_name(rc));
+        return EXIT_FAIL;
+    }
+    printf("network key written to %s (mode 0600); give it to every node of the mesh\n",
+           a->network_key);
+    return EXIT_OK;
+}
+
+int cmd_id(cli_args *a)
+{
+    if (!a->data_dir || a->npos)
+        return cli_usage_error("usage: weft id --data-dir DIR");
+    uint8_t secret[64];
+    weft_node_id id;
+    int created = 0;
+    int rc = weft_identity_load_or_create(a->data_dir, secret, &id, &created);
+    memset(secret, 0, sizeof secret); /* not needed here */
+    if (rc != 0) {
+        fprintf(stderr, "weft: identity in %s: %s (%s)\n", a->data_dir, weft_strerror(rc),
+                weft_err_name(rc));
+        return EXIT_FAIL;
+    }
+    char h[WEFT_ID_HEX_LEN];
+    weft_id_hex(&id, h);
+    printf("%s\n", h);
+    if (created)
+        fprintf(stderr, "weft: created a new identity in %s\n", a->data_dir);
+    return EXIT_OK;
+}
