@@ -10,10 +10,26 @@
 
 #include "cli.h"
 
+/* HOST:PORT with a port 1-65535: checked here so a typo is a usage error
+ * (exit 2) rather than a dial to a wrapped port. */
+static int check_hostport(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return cli_usage_error("'%s' is not HOST:PORT", s);
+    const char *p = colon + 1;
+    size_t n = strlen(p);
+    if (n == 0 || n > 5 || strspn(p, "0123456789") != n || atol(p) < 1 || atol(p) > 65535)
+        return cli_usage_error("'%s': port '%s' is not a number 1-65535", s, p);
+    return 0;
+}
+
 int cmd_connect(cli_args *a)
 {
     if (a->npos != 1 || strchr(a->pos[0], ' '))
         return cli_usage_error("usage: weft connect HOST:PORT");
+    if (check_hostport(a->pos[0]) != 0)
+        return EXIT_USAGE;
     int rc = cli_find_socket(a);
     if (rc)
         return rc;

@@ -283,24 +283,67 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
 /* ---------------------------------------------------------------------- */
 /* Discovery: bootstrap peers, peers file, beacons                         */
 
-/* Resolves host:port (numeric or a name) to one address.  Names block
- * (getaddrinfo): used at start and for the peers file only. */
-static int resolve(const char *spec, weft_addr *out)
+/*
+ * Splits "host:port" / "[v6]:port" at the last colon into host (brackets
+ * kept) and a port that must be 1-65535 in decimal.  Returns 0 or -1 with
+ * why filled ("port 70000 is outside 1-65535", ...).
+ */
+static int split_hostport(const char *spec, char host[256], uint16_t *port, char *why,
+                          size_t cap)
 {
-    if (weft_addr_parse(out, spec) == 0)
-        return 0;
     const char *colon = strrchr(spec, ':');
-    if (!colon || colon == spec || (size_t)(colon - spec) >= 256)
+    if (!colon || colon == spec || (size_t)(colon - spec) >= 256) {
+        snprintf(why, cap, "'%s' is not HOST:PORT", spec);
         return -1;
-    char host[256];
+    }
+    const char *p = colon + 1;
+    size_t n = strlen(p);
+    if (n == 0 || strspn(p, "0123456789") != n) {
+        snprintf(why, cap, "'%s': the port must be a number 1-65535", spec);
+        return -1;
+    }
+    uint32_t v;
+    if (n > 5 || options_parse_u32(p, 1, 65535, &v) != 0) {
+        snprintf(why, cap, "'%s': port %s is outside 1-65535", spec, p);
+        return -1;
+    }
     memcpy(host, spec, (size_t)(colon - spec));
     host[colon - spec] = 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *res;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/*
+ * Resolves host:port (numeric, or a name) to one address with a port in
+ * 1-65535.  Names block (getaddrinfo): used at start and for the peers
+ * file only.  Returns 0 or -1 with why filled.
+ */
+static int resolve(const char *spec, weft_addr *out, char *why, size_t cap)
+{
+    char host[256];
+    uint16_t port;
+    if (split_hostport(spec, host, &port, why, cap) != 0)
         return -1;
+    if (weft_addr_parse(out, spec) == 0)
+        return 0;
+    if (host[0] == '[') {
+        snprintf(why, cap, "'%s': not an IPv6 address", spec);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *res;
+    int gai = getaddrinfo(host, NULL, &hints, &res);
+    if (gai != 0) {
+        snprintf(why, cap, "'%s' does not resolve: %s", spec, gai_strerror(gai));
+        return -1;
+    }
     int rc = weft_uv_addr_from_sockaddr(out, res->ai_addr);
     freeaddrinfo(res);
-    return rc;
+    if (rc != 0) {
+        snprintf(why, cap, "'%s' resolves to an address of an unknown family", spec);
+        return -1;
+    }
+    out->port = port;
+    return 0;
 }
 
 /* Joins the membership through addr (bootstrap peer, peers file entry).
@@ -381,7 +424,8 @@ static void peers_file_check(service *s)
         if (!*b)
             continue;
         weft_addr a;
-        if (resolve(b, &a) != 0 || a.port == 0) {
+        char why[320];
+        if (resolve(b, &a, why, sizeof why) != 0) {
             log_line(LOG_WARN, "peers-file-error path=%s line=%u reason=bad-address", path, lineno);
             bad_lines++;
             continue;
@@ -616,9 +660,10 @@ int service_new(service **out, uv_loop_t *loop, const weftd_options *o,
     memcpy(s->network_key, network_key, 32);
     for (size_t i = 0; i < o->npeers; i++) {
         s->peers[i].spec = o->peers[i];
-        if (resolve(o->peers[i], &s->peers[i].addr) != 0) {
-            fprintf(stderr, "weftd: --peer wants HOST:PORT that resolves, got '%s'\n(see weftd --help)\n",
-                    o->peers[i]);
+        char why[320];
+        if (resolve(o->peers[i], &s->peers[i].addr, why, sizeof why) != 0) {
+            fprintf(stderr, "weftd: --peer wants HOST:PORT (port 1-65535) that resolves: %s\n"
+                            "(see weftd --help)\n", why);
             wipe_keys(s);
             free(s);
             return 2;
@@ -904,6 +949,10 @@ int service_send(service *s, const weft_node_id *to, const void *data, size_t le
 
 int service_connect(service *s, const char *hostport, char *why, size_t cap)
 {
+    char host[256];
+    uint16_t port;
+    if (split_hostport(hostport, host, &port, why, cap) != 0)
+        return WEFT_ERR_INVAL;
     int rc = weft_uv_node_connect(s->node, hostport);
     if (rc != 0)
         snprintf(why, cap, "%s", weft_strerror(rc));

@@ -67,7 +67,7 @@ expect 0 "^id=${ID[d]}" "$WEFT" daemon-id --data-dir "${DIR[d]}"
 expect 0 '^pkts_in=[0-9]+' "$WEFT" stats --data-dir "${DIR[d]}"
 expect 1 'WEFT_ERR_NO_PEER' "$WEFT" send abcdef0123 @hi --data-dir "${DIR[d]}"
 expect 1 'WEFT_ERR_INVAL' "$WEFT" send XYZ @hi --data-dir "${DIR[d]}"
-expect 1 'WEFT_ERR_INVAL' "$WEFT" connect not-an-address --data-dir "${DIR[d]}"
+expect 2 'not HOST:PORT' "$WEFT" connect not-an-address --data-dir "${DIR[d]}"
 
 if command -v python3 >/dev/null; then
   python3 - "${DIR[d]}/weftd.sock" <<'PY' || fail "control garbage client failed"
