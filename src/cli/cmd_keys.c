@@ -14,8 +14,7 @@ int cmd_keygen(cli_args *a)
         return cli_usage_error("usage: weft keygen --network-key FILE");
     int rc = weft_network_key_generate(a->network_key);
     if (rc != 0) {
-        fprintf(stderr, "weft: %s: %s (%s)\n", a->network_key, weft_strerror(rc),
-                weft_err_name(rc));
+        fprintf(stderr, "weft: keygen: %s (%s)\n", weft_keys_last_error(), weft_err_name(rc));
         return EXIT_FAIL;
     }
     printf("network key written to %s (mode 0600); give it to every node of the mesh\n",
@@ -33,8 +32,7 @@ int cmd_id(cli_args *a)
     int rc = weft_identity_load_or_create(a->data_dir, secret, &id, &created);
     memset(secret, 0, sizeof secret); /* not needed here */
     if (rc != 0) {
-        fprintf(stderr, "weft: identity in %s: %s (%s)\n", a->data_dir, weft_strerror(rc),
-                weft_err_name(rc));
+        fprintf(stderr, "weft: identity: %s (%s)\n", weft_keys_last_error(), weft_err_name(rc));
         return EXIT_FAIL;
     }
     char h[WEFT_ID_HEX_LEN];

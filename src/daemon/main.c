@@ -9,9 +9,10 @@
  * docs/DAEMON.md documents flags, the control protocol and every log line.
  *
  * Exit codes: 0 after SIGINT/SIGTERM (sessions closed), 1 runtime failure
- * (bind, I/O, another daemon on the control socket), 2 bad flags or
- * configuration (including key files that are missing, malformed or
- * readable by others).
+ * (bind, I/O, another daemon on the data directory or control socket), 2
+ * bad flags or configuration (including key files that are missing,
+ * malformed, readable by others or owned by another user, and a data
+ * directory that others may write).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,24 +87,58 @@ static int key_exit(int rc)
                : 1;
 }
 
-/* Data directory: created private; an existing one must not be writable
- * by others (they could swap the identity key).  Returns 0 or an exit
- * code (printed). */
-static int data_dir_check(const char *dir)
+/*
+ * Data directory: created private (0700) on first start; an existing one
+ * must be ours (or root's) and not writable by group or others -- whoever
+ * can write it can replace the identity key.  Then it is locked for the
+ * life of the process (flock on DIR/lock, which holds our pid), so a
+ * second daemon on the same identity is refused instead of making every
+ * session flap.  Returns 0 or an exit code (printed).
+ */
+static int data_dir_open(const char *dir, int *lock_fd)
 {
     struct stat st;
-    if (stat(dir, &st) != 0) {
-        if (mkdir(dir, 0700) != 0) {
-            fprintf(stderr, "weftd: cannot create %s: %s\n", dir, strerror(errno));
-            return 1;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "weftd: --data-dir %s is not a directory\n(see weftd --help)\n", dir);
-        return 2;
-    } else if (st.st_mode & S_IWOTH) {
-        fprintf(stderr, "weftd: %s is writable by others; chmod 700 it\n", dir);
+    if (stat(dir, &st) != 0 && errno == ENOENT && mkdir(dir, 0700) != 0) {
+        fprintf(stderr, "weftd: cannot create the data directory %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    int rc = weft_private_dir_check(dir);
+    if (rc != 0) {
+        fprintf(stderr, "weftd: --data-dir: %s\n", weft_keys_last_error());
+        return rc == WEFT_ERR_KEY_PERMS || rc == WEFT_ERR_IO ? 2 : 1;
+    }
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/lock", dir) >= (int)sizeof path) {
+        fprintf(stderr, "weftd: --data-dir path too long: %s\n", dir);
         return 2;
     }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "weftd: cannot open the lock file %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, pid, sizeof pid - 1, 0) : -1;
+        close(fd);
+        if (e != EWOULDBLOCK) {
+            fprintf(stderr, "weftd: cannot lock %s: %s\n", path, strerror(e));
+            return 1;
+        }
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        fprintf(stderr, "weftd: the data directory %s is in use by another weftd (pid %s holds "
+                        "%s); stop that one first, or give this one another --data-dir\n",
+                dir, pid[0] ? pid : "unknown", path);
+        return 1;
+    }
+    char line[32];
+    int len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len)
+        log_line(LOG_WARN, "lock-file path=%s reason=%s (lock held; pid not recorded)", path,
+                 strerror(errno));
+    *lock_fd = fd; /* held open, and so locked, until the process exits */
     return 0;
 }
 
@@ -111,17 +149,19 @@ static int load_keys(weftd_options *o, uint8_t secret[64], uint8_t netkey[32], i
     weft_node_id id;
     int rc = weft_identity_load_or_create(o->data_dir, secret, &id, created);
     if (rc != 0) {
-        fprintf(stderr, "weftd: identity in %s: %s (%s)\n", o->data_dir, weft_strerror(rc),
-                weft_err_name(rc));
+        fprintf(stderr, "weftd: identity: %s (%s)\n", weft_keys_last_error(), weft_err_name(rc));
         return key_exit(rc);
     }
     rc = o->network_key_file[0] ? weft_network_key_load(o->network_key_file, netkey)
                                 : weft_network_key_from_passphrase(o->network_passphrase, netkey);
     sodium_memzero(o->network_passphrase, sizeof o->network_passphrase);
     if (rc != 0) {
-        fprintf(stderr, "weftd: network key %s: %s (%s)\n",
-                o->network_key_file[0] ? o->network_key_file : "from passphrase",
-                weft_strerror(rc), weft_err_name(rc));
+        if (o->network_key_file[0])
+            fprintf(stderr, "weftd: --network-key: %s (%s)\n", weft_keys_last_error(),
+                    weft_err_name(rc));
+        else
+            fprintf(stderr, "weftd: network key from passphrase: %s (%s)\n", weft_strerror(rc),
+                    weft_err_name(rc));
         sodium_memzero(secret, 64);
         return key_exit(rc);
     }
@@ -154,7 +194,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "weftd: libsodium failed to initialise\n");
         return 1;
     }
-    if ((rc = data_dir_check(o.data_dir)) != 0)
+    int lock_fd = -1;
+    if ((rc = data_dir_open(o.data_dir, &lock_fd)) != 0)
         return rc;
     uint8_t secret[64], netkey[32];
     int created = 0;
@@ -185,5 +226,6 @@ int main(int argc, char **argv)
     uv_run(d.loop, UV_RUN_DEFAULT);
     log_line(LOG_INFO, "stopped");
     uv_loop_close(d.loop);
+    close(lock_fd); /* the lock goes with it */
     return exit_code;
 }

@@ -125,8 +125,10 @@ stop_node e || fail "e exit status"
 wait_for "${LOG[d]}" "^peer-down id=$(short e) .*reason=WEFT_ERR_PEER_CLOSED" 15 || fail "graceful close not seen as PEER_CLOSED"
 echo "ok: connect by name, unresolvable name, graceful close"
 
-# a second daemon on the same data dir / control socket must refuse to start
-"$WEFTD" --data-dir "${DIR[d]}" --network-key "$T/net.key" --listen 127.0.0.1:0 >/dev/null 2>"$T/dup.err"
+# a second daemon on another data dir but the same control socket must
+# refuse to start (the same data dir: test_datadir.sh)
+mkdir -m 700 "$T/other"
+timeout 10 "$WEFTD" --data-dir "$T/other" --control "${DIR[d]}/weftd.sock" --network-key "$T/net.key" --listen 127.0.0.1:0 >/dev/null 2>"$T/dup.err"
 rc=$?
 [ $rc -eq 1 ] && grep -q 'another weftd answers' "$T/dup.err" || fail "second daemon on the same control socket: rc=$rc $(cat "$T/dup.err")"
 
