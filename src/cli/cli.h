@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3 };
 
@@ -31,9 +32,30 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * into a->socket.  Returns 0 or EXIT_USAGE (printed). */
 int cli_find_socket(cli_args *a);
 
-/* Sends one request line and copies the response to stdout (error lines to
- * stderr), through fmt when given.  Returns an exit code. */
-typedef void (*cli_reply_fn)(char *body);
+#define CLI_REPLY_TIMEOUT_MS 10000 /* a daemon answers within this */
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t cli_now_ms(void);
+
+/* Connects to the control socket at path.  Returns 0 with *fd, EXIT_USAGE
+ * (path is a directory or not a socket) or EXIT_NODAEMON, after printing
+ * why (unless quiet, for EXIT_NODAEMON). */
+int cli_connect(const char *path, int *fd, int quiet);
+
+/* Writes all n bytes (MSG_NOSIGNAL).  0 or -1. */
+int cli_send_all(int fd, const void *p, size_t n);
+
+/* Called with a successful response (lines, without the final empty
+ * line); prints it and returns an exit code. */
+typedef int (*cli_reply_fn)(char *body);
+
+/* Sends one request line (and len bytes of body), waits up to timeout_ms
+ * for the response and prints it -- through fmt when given, error lines
+ * to stderr.  Returns an exit code: 0, EXIT_FAIL (the daemon answered
+ * `error ...`), EXIT_USAGE, EXIT_NODAEMON (not reachable, busy, or no
+ * answer in time). */
+int cli_request_body(const char *path, const char *line, const void *body, size_t len,
+                     int timeout_ms, cli_reply_fn fmt);
 int cli_request(const char *path, const char *line, cli_reply_fn fmt);
 
 /* The commands; each returns an exit code. */

@@ -39,7 +39,7 @@ static const char *field(const char *line, const char *key, char *out, size_t ca
 }
 
 /* `weft members`: the daemon's lines as a table, self marked with '*'. */
-static void members_table(char *body)
+static int members_table(char *body)
 {
     printf("%-17s %-16s %-8s %-23s %10s %8s %-10s %s\n", "ID", "NAME", "STATE", "ADDRESS", "INC",
            "RTT_MS", "STATUS", "TAGS");
@@ -67,6 +67,7 @@ static void members_table(char *body)
         alive += !strcmp(st, "alive");
     }
     printf("%u members, %u alive (* = this node)\n", n, alive);
+    return EXIT_OK;
 }
 
 int cmd_members(cli_args *a) { return simple(a, "members", a->raw ? NULL : members_table); }

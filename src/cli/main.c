@@ -7,6 +7,7 @@
  * (client.c) with the line protocol of docs/DAEMON.md.  The tool prints
  * the response as is, so scripts can grep `key=value` fields.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,7 +36,7 @@ static void usage(FILE *f)
 "                                `member id=... name=... state=...` lines\n"
 "  membership                    member counts (alive, suspect, failed, left)\n"
 "                                and membership/beacon counters, key=value\n"
-"  send PEER FILE|@TEXT [--priority critical|high|normal|low|0-3]\n"
+"  send PEER FILE|-|@TEXT [--priority critical|high|normal|low|0-3]\n"
 "       [--kind ordered|unordered|unreliable]\n"
 "                                queue a message (default normal, ordered);\n"
 "                                PEER is a peer id or a unique hex prefix\n"
@@ -76,6 +77,9 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage(stderr), EXIT_USAGE;
     cli_args a = {.cmd = argv[1]};
+    /* A daemon that turns us away closes the socket: that is an answer
+     * (exit 3), not a reason to die of SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     if (!strcmp(a.cmd, "--help") || !strcmp(a.cmd, "-h") || !strcmp(a.cmd, "help")) {
         usage(stdout);
         return EXIT_OK;

@@ -1,15 +1,24 @@
 /*
  * control.c -- weftd's control socket (control.h, docs/DAEMON.md).
  *
- * A unix stream socket.  A client sends one request line; the daemon
+ * A unix stream socket, mode 0600.  A client sends one request line, and
+ * for `send` a binary body of the length the line announces; the daemon
  * answers with zero or more lines and an empty line, and closes.  Requests
- * become calls of the service; nothing here touches the engine.  Every
- * connection is bounded: one line of at most CTL_LINE_MAX bytes within
- * CTL_IDLE_MS, at most CTL_CONNS_MAX connections at once.
+ * become calls of the service; nothing here touches the engine, and
+ * nothing here opens a file a client names: clients read their files and
+ * send the bytes.
+ *
+ * No client can freeze the daemon.  All I/O is non-blocking on the loop,
+ * and every connection is bounded: at most CTL_CONNS_MAX at once (more get
+ * one `busy` line), a request line of at most CTL_LINE_MAX bytes, a body
+ * of at most the engine's message cap and at most CTL_BODY_BUDGET bytes of
+ * bodies held at once, CTL_IDLE_MS without a byte while a request is
+ * incomplete or a reply unread, and CTL_REQUEST_MS for the whole request.
+ * A client over a limit is dropped and the drop logged; nobody is waited
+ * for.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,34 +30,57 @@
 
 #include "control.h"
 #include "log.h"
+#include "options.h"
 #include "text.h"
 
-#define CTL_LINE_MAX 4096         /* one control request line */
-#define CTL_CONNS_MAX 32          /* concurrent control connections */
-#define CTL_IDLE_MS 10000         /* a control client must send its line by then */
-#define CTL_FILE_MAX (16u << 20)  /* a file named in `send` */
+#define CTL_LINE_MAX 4096           /* one request line */
+#define CTL_CONNS_MAX 32            /* connections at once */
+#define CTL_IDLE_MS 10000           /* no byte while a request or reply is pending */
+#define CTL_REQUEST_MS 30000        /* a whole request, line and body */
+#define CTL_BODY_BUDGET (64u << 20) /* request bodies held at once, all connections */
+#define CTL_OUT_MAX (8u << 20)      /* unwritten response bytes per connection */
+#define CTL_CHECK_MS 500            /* how often the limits are checked */
+
+enum conn_state {
+    ST_LINE,  /* reading the request line */
+    ST_BODY,  /* reading the body it announced */
+    ST_REPLY, /* response queued; closed once written */
+};
 
 typedef struct conn {
     struct conn *next, *prev; /* ctl->conns: closed at shutdown */
     control *ctl;
     uv_pipe_t pipe;
-    uv_timer_t idle;
+    uv_timer_t timer;         /* limits */
+    int state;                /* enum conn_state */
     char line[CTL_LINE_MAX + 1];
     size_t len;
-    int handled;
-    int closing;
-    int handles_open;
+    /* send: the request, then its body */
+    weft_node_id to;
+    int prio;
+    uint32_t kind;
+    uint8_t *body;
+    size_t body_len, body_got;
+    uint64_t accepted_ms, io_ms; /* accept time; last byte in or out */
+    size_t out_bytes;            /* queued, not yet written */
+    int closing, handles_open;
 } conn;
 
 struct control {
     uv_loop_t *loop;
     service *svc;
     uv_pipe_t listener;
-    char path[108];
+    char path[OPT_CONTROL_MAX];
     int bound, closing, listener_open;
     conn *conns;
     int nconns;
+    size_t body_bytes;            /* held by all connections */
+    char scratch[256];            /* reads after a request: EOF detection */
+    uint64_t busy_logged_ms;      /* busy lines are logged once a second */
+    unsigned busy_count;
 };
+
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
 
 /* A growing response buffer; a failed allocation drops the response (the
  * connection is then closed without one). */
@@ -92,6 +124,15 @@ static void control_maybe_free(control *c)
         free(c);
 }
 
+static void body_free(conn *c)
+{
+    if (c->body) {
+        c->ctl->body_bytes -= c->body_len;
+        free(c->body);
+        c->body = NULL;
+    }
+}
+
 static void conn_handle_closed(uv_handle_t *h)
 {
     conn *c = h->data;
@@ -104,6 +145,7 @@ static void conn_handle_closed(uv_handle_t *h)
         ctl->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    body_free(c);
     free(c);
     ctl->nconns--;
     control_maybe_free(ctl);
@@ -114,42 +156,91 @@ static void conn_close(conn *c)
     if (c->closing)
         return;
     c->closing = 1;
+    body_free(c);
     uv_close((uv_handle_t *)&c->pipe, conn_handle_closed);
-    uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
+
+/* Drops a client that broke a limit, with a log line saying which. */
+static void conn_drop(conn *c, const char *reason)
+{
+    log_line(LOG_WARN, "control-drop reason=%s state=%s", reason,
+             c->state == ST_LINE ? "request-line" : c->state == ST_BODY ? "body" : "reply");
+    conn_close(c);
+}
+
+typedef struct wreq {
+    uv_write_t w;
+    conn *c;
+    size_t len;
+    int close_after;
+    char data[]; /* the bytes being written */
+} wreq;
 
 static void on_written(uv_write_t *w, int status)
 {
-    conn *c = w->data;
-    free(((char **)(w + 1))[0]);
-    free(w);
-    conn_close(c);
-    (void)status;
+    wreq *r = (wreq *)w;
+    conn *c = r->c;
+    c->out_bytes -= r->len;
+    c->io_ms = now_ms();
+    if (status < 0 || r->close_after)
+        conn_close(c);
+    free(r);
+}
+
+/* Queues bytes to the client; closes the connection once they are written
+ * when close_after.  A client that lets CTL_OUT_MAX pile up is dropped. */
+static void conn_write(conn *c, const char *p, size_t n, int close_after)
+{
+    if (c->closing)
+        return;
+    if (c->out_bytes + n > CTL_OUT_MAX) {
+        conn_drop(c, "slow-reader");
+        return;
+    }
+    wreq *r = malloc(sizeof *r + n);
+    if (!r) {
+        conn_close(c);
+        return;
+    }
+    memcpy(r->data, p, n);
+    r->c = c;
+    r->len = n;
+    r->close_after = close_after;
+    uv_buf_t buf = uv_buf_init(r->data, (unsigned)n);
+    if (uv_write(&r->w, (uv_stream_t *)&c->pipe, &buf, 1, on_written) != 0) {
+        free(r);
+        conn_close(c);
+        return;
+    }
+    c->out_bytes += n;
 }
 
 /* Sends the response (ending with an empty line) and closes after it. */
 static void conn_reply(conn *c, sbuf *b)
 {
     sb_printf(b, "\n");
-    if (b->failed || !b->p) {
-        free(b->p);
+    c->state = ST_REPLY;
+    c->io_ms = now_ms();
+    body_free(c);
+    if (b->failed || !b->p)
         conn_close(c);
-        return;
-    }
-    uv_write_t *w = malloc(sizeof *w + sizeof(char *));
-    if (!w) {
-        free(b->p);
-        conn_close(c);
-        return;
-    }
-    ((char **)(w + 1))[0] = b->p;
-    w->data = c;
-    uv_buf_t buf = uv_buf_init(b->p, (unsigned)b->len);
-    if (uv_write(w, (uv_stream_t *)&c->pipe, &buf, 1, on_written) != 0) {
-        free(b->p);
-        free(w);
-        conn_close(c);
-    }
+    else
+        conn_write(c, b->p, b->len, 1);
+    free(b->p);
+}
+
+static void reply_error(conn *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reply_error(conn *c, int rc, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    sbuf r = {0};
+    sb_printf(&r, "error %s %s\n", weft_err_name(rc), why);
+    conn_reply(c, &r);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -172,91 +263,112 @@ static int parse_kind(const char *s)
     return -1;
 }
 
-/* Reads a whole regular file of at most cap bytes. */
-static int read_file(const char *path, uint32_t cap, uint8_t **out, size_t *len, sbuf *err)
+#define SEND_USAGE                                                                          \
+    "usage: send PEER prio=0-3|critical|high|normal|low kind=ordered|unordered|unreliable " \
+    "len=N, then N bytes (the client reads files; the daemon opens none)"
+
+/* The body is complete: queue the message and answer. */
+static void send_body_done(conn *c)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        sb_printf(err, "error WEFT_ERR_INVAL cannot read %s: %s\n", path,
-                  fd < 0 ? strerror(errno) : "not a regular file");
-        if (fd >= 0)
-            close(fd);
-        return -1;
+    char why[320], sha[65], id[WEFT_ID_SHORT_LEN];
+    int rc = service_send(c->ctl->svc, &c->to, c->body, c->body_len, c->prio, c->kind, sha, why,
+                          sizeof why);
+    if (rc != 0) {
+        reply_error(c, rc, "%s", why);
+        return;
     }
-    if ((uint64_t)st.st_size > cap) {
-        sb_printf(err, "error WEFT_ERR_TOO_BIG file is %lld bytes, cap %u\n",
-                  (long long)st.st_size, cap);
-        close(fd);
-        return -1;
-    }
-    uint8_t *b = malloc(st.st_size ? (size_t)st.st_size : 1);
-    size_t got = 0;
-    while (b && got < (size_t)st.st_size) {
-        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (!b || got != (size_t)st.st_size) {
-        free(b);
-        sb_printf(err, "error WEFT_ERR_IO short read of %s\n", path);
-        return -1;
-    }
-    *out = b;
-    *len = got;
-    return 0;
+    weft_id_short(&c->to, id);
+    sbuf r = {0};
+    sb_printf(&r, "ok queued to=%s len=%zu sha256=%s\n", id, c->body_len, sha);
+    conn_reply(c, &r);
 }
 
-static void cmd_send(control *ctl, char *args, sbuf *r)
+/*
+ * `send PEER prio=P kind=K len=N`: checks everything that can be checked
+ * before the body (the peer, the fields, the size against the message cap
+ * and the bodies budget), so a bad request is answered at once instead of
+ * after N bytes.  extra/nextra: bytes already read past the line (the
+ * start of the body).
+ */
+static void cmd_send(conn *c, char *args, const char *extra, size_t nextra)
 {
-    char *save = NULL;
-    char *peer = strtok_r(args, " ", &save);
-    char *prio = strtok_r(NULL, " ", &save);
-    char *kind = strtok_r(NULL, " ", &save);
-    char *what = save && *save ? save : NULL;
-    if (!peer || !prio || !kind || !what) {
-        sb_printf(r, "error WEFT_ERR_INVAL usage: send PEER PRIORITY ordered|unordered|unreliable FILE|@TEXT\n");
+    control *ctl = c->ctl;
+    char *save = NULL, *peer = strtok_r(args, " ", &save);
+    int prio = WEFT_PRIO_NORMAL, kind = WEFT_SEND_ORDERED, have_len = 0;
+    uint32_t len = 0;
+    if (!peer) {
+        reply_error(c, WEFT_ERR_INVAL, SEND_USAGE);
         return;
     }
-    weft_node_id to;
-    char why[256];
-    int p = parse_prio(prio), k = parse_kind(kind);
-    if (p < 0 || k < 0) {
-        sb_printf(r, "error WEFT_ERR_INVAL bad %s\n", p < 0 ? "priority (0-3|critical|high|normal|low)" : "kind");
-        return;
-    }
-    int rc = service_find_peer(ctl->svc, peer, &to, why, sizeof why);
-    if (rc != 0) {
-        sb_printf(r, "error %s %s\n", weft_err_name(rc), why);
-        return;
-    }
-    uint8_t *data = NULL;
-    size_t len = 0;
-    if (what[0] == '@') {
-        len = strlen(what + 1);
-        data = malloc(len ? len : 1);
-        if (!data) {
-            sb_printf(r, "error WEFT_ERR_NOMEM\n");
+    for (char *t; (t = strtok_r(NULL, " ", &save));) {
+        char *eq = strchr(t, '=');
+        if (!eq) {
+            reply_error(c, WEFT_ERR_INVAL, "'%.40s' is not key=value; " SEND_USAGE, t);
             return;
         }
-        memcpy(data, what + 1, len);
-    } else if (read_file(what, CTL_FILE_MAX, &data, &len, r) != 0) {
+        *eq = 0;
+        const char *v = eq + 1;
+        if (!strcmp(t, "prio")) {
+            if ((prio = parse_prio(v)) < 0) {
+                reply_error(c, WEFT_ERR_INVAL, "prio wants 0-3 or critical|high|normal|low, got '%.20s'", v);
+                return;
+            }
+        } else if (!strcmp(t, "kind")) {
+            if ((kind = parse_kind(v)) < 0) {
+                reply_error(c, WEFT_ERR_INVAL, "kind wants ordered|unordered|unreliable, got '%.20s'", v);
+                return;
+            }
+        } else if (!strcmp(t, "len")) {
+            if (options_parse_u32(v, 0, UINT32_MAX, &len) != 0) {
+                reply_error(c, WEFT_ERR_INVAL, "len wants a byte count, got '%.20s'", v);
+                return;
+            }
+            have_len = 1;
+        } else {
+            reply_error(c, WEFT_ERR_INVAL, "unknown field '%.20s'; " SEND_USAGE, t);
+            return;
+        }
+    }
+    if (!have_len) {
+        reply_error(c, WEFT_ERR_INVAL, "len=N missing; " SEND_USAGE);
         return;
     }
-    char sha[65];
-    rc = service_send(ctl->svc, &to, data, len, p, (uint32_t)k, sha, why, sizeof why);
-    if (rc == 0) {
-        char id[WEFT_ID_SHORT_LEN];
-        weft_id_short(&to, id);
-        sb_printf(r, "ok queued to=%s len=%zu sha256=%s\n", id, len, sha);
-    } else {
-        sb_printf(r, "error %s %s\n", weft_err_name(rc), why);
+    svc_info in;
+    service_info(ctl->svc, &in);
+    if (len > in.max_message_bytes) {
+        reply_error(c, WEFT_ERR_TOO_BIG, "a message of %u bytes is over the message cap of %u bytes",
+                    len, in.max_message_bytes);
+        return;
     }
-    free(data);
+    char why[256];
+    int rc = service_find_peer(ctl->svc, peer, &c->to, why, sizeof why);
+    if (rc != 0) {
+        reply_error(c, rc, "%s", why);
+        return;
+    }
+    if (ctl->body_bytes + len > CTL_BODY_BUDGET) {
+        reply_error(c, WEFT_ERR_AGAIN, "other clients' messages fill the %u MiB the daemon holds "
+                                       "for requests; try again", CTL_BODY_BUDGET >> 20);
+        return;
+    }
+    if (nextra > len) {
+        reply_error(c, WEFT_ERR_INVAL, "%zu bytes after the body of %u bytes", nextra - len, len);
+        return;
+    }
+    c->body = malloc(len ? len : 1);
+    if (!c->body) {
+        reply_error(c, WEFT_ERR_NOMEM, "no memory for a body of %u bytes", len);
+        return;
+    }
+    ctl->body_bytes += len;
+    c->body_len = len;
+    c->prio = prio;
+    c->kind = (uint32_t)kind;
+    memcpy(c->body, extra, nextra);
+    c->body_got = nextra;
+    c->state = ST_BODY;
+    if (c->body_got == c->body_len)
+        send_body_done(c);
 }
 
 static void peer_line(void *ud, const svc_peer *p)
@@ -315,7 +427,8 @@ static void member_line(void *ud, const svc_member *m)
               m->is_self, status, tl ? tags : "-");
 }
 
-static void handle_line(conn *c, char *line)
+/* Handles one request line; extra/nextra are the bytes read past it. */
+static void handle_line(conn *c, char *line, const char *extra, size_t nextra)
 {
     control *ctl = c->ctl;
     sbuf r = {0};
@@ -324,9 +437,8 @@ static void handle_line(conn *c, char *line)
         line[--l] = 0;
     for (size_t i = 0; i < l; i++)
         if ((unsigned char)line[i] < 0x20 && line[i] != '\t') {
-            sb_printf(&r, "error WEFT_ERR_INVAL control characters in request\n");
             log_line(LOG_WARN, "control-error reason=control-characters");
-            conn_reply(c, &r);
+            reply_error(c, WEFT_ERR_INVAL, "control characters in request");
             return;
         }
     char *sp = strchr(line, ' ');
@@ -334,6 +446,14 @@ static void handle_line(conn *c, char *line)
     if (sp)
         *sp = 0;
     log_line(LOG_DEBUG, "control cmd=%.16s", line);
+    if (!strcmp(line, "send")) {
+        cmd_send(c, args, extra, nextra);
+        return;
+    }
+    if (nextra) {
+        reply_error(c, WEFT_ERR_INVAL, "bytes after the request line (one request per connection)");
+        return;
+    }
     if (!strcmp(line, "id") && !*args) {
         cmd_id(ctl, &r);
     } else if (!strcmp(line, "peers") && !*args) {
@@ -349,10 +469,8 @@ static void handle_line(conn *c, char *line)
     } else if (!strcmp(line, "membership") && !*args) {
         if (service_membership(ctl->svc, kv_line, &r) != 0)
             sb_printf(&r, "error WEFT_ERR_STATE membership is off (--no-membership)\n");
-    } else if (!strcmp(line, "send")) {
-        cmd_send(ctl, args, &r);
     } else if (!strcmp(line, "connect") && *args && !strchr(args, ' ')) {
-        char why[256];
+        char why[320];
         int rc = service_connect(ctl->svc, args, why, sizeof why);
         if (rc == 0)
             sb_printf(&r, "ok connecting %s\n", args);
@@ -366,50 +484,93 @@ static void handle_line(conn *c, char *line)
     conn_reply(c, &r);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Reading                                                                 */
+
 static void conn_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 {
     conn *c = h->data;
-    size_t room = CTL_LINE_MAX - c->len;
-    *buf = uv_buf_init(c->line + c->len, (unsigned)(room ? room : 1));
+    if (c->state == ST_LINE)
+        *buf = uv_buf_init(c->line + c->len, (unsigned)(CTL_LINE_MAX - c->len));
+    else if (c->state == ST_BODY)
+        *buf = uv_buf_init((char *)c->body + c->body_got,
+                           (unsigned)(c->body_len - c->body_got > (1u << 20)
+                                          ? 1u << 20
+                                          : c->body_len - c->body_got));
+    else
+        *buf = uv_buf_init(c->ctl->scratch, sizeof c->ctl->scratch);
     (void)sugg;
 }
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = s->data;
-    if (nread < 0 || c->handled) {
-        if (nread < 0 && !c->handled)
+    if (c->closing || nread == 0)
+        return;
+    if (nread < 0) {
+        /* The client hung up.  Mid-request that ends it; after it, the
+         * reply may still be on its way: libuv reports the failed write. */
+        if (c->state != ST_REPLY)
             conn_close(c);
+        else
+            uv_read_stop(s);
         return;
     }
+    c->io_ms = now_ms();
+    if (c->state == ST_BODY) {
+        c->body_got += (size_t)nread;
+        if (c->body_got == c->body_len)
+            send_body_done(c);
+        return;
+    }
+    if (c->state != ST_LINE)
+        return; /* after the request: only EOF matters */
+    size_t old = c->len;
     c->len += (size_t)nread;
     c->line[c->len] = 0;
-    char *nl = memchr(c->line, '\n', c->len);
-    if (!nl && strlen(c->line) != c->len)
-        nl = c->line + strlen(c->line); /* NUL byte: garbage, ends the line */
+    char *nl = memchr(c->line + old, '\n', c->len - old);
+    char *nul = memchr(c->line + old, 0, c->len - old);
+    if (nul && (!nl || nul < nl)) {
+        nl = nul; /* a NUL byte: garbage, ends the line */
+        c->len = (size_t)(nul - c->line) + 1;
+    }
     if (nl) {
         *nl = 0;
-        c->handled = 1;
-        uv_read_stop(s);
-        handle_line(c, c->line);
+        size_t used = (size_t)(nl - c->line) + 1;
+        handle_line(c, c->line, c->line + used, c->len - used);
         return;
     }
     if (c->len >= CTL_LINE_MAX) {
-        c->handled = 1;
-        uv_read_stop(s);
-        sbuf r = {0};
-        sb_printf(&r, "error WEFT_ERR_TOO_BIG request line over %d bytes\n", CTL_LINE_MAX);
         log_line(LOG_WARN, "control-error reason=line-too-long");
-        conn_reply(c, &r);
+        reply_error(c, WEFT_ERR_TOO_BIG, "request line over %d bytes", CTL_LINE_MAX);
     }
     (void)buf;
 }
 
-static void conn_idle(uv_timer_t *t)
+/* Enforces the limits: no client holds a connection by sending nothing,
+ * by sending slowly, or by not reading its reply. */
+static void conn_check(uv_timer_t *t)
 {
     conn *c = t->data;
-    if (!c->handled)
-        conn_close(c);
+    uint64_t now = now_ms();
+    if (c->closing)
+        return;
+    if (now - c->io_ms >= CTL_IDLE_MS)
+        conn_drop(c, c->state == ST_REPLY ? "reply-unread" : "idle");
+    else if (c->state != ST_REPLY && now - c->accepted_ms >= CTL_REQUEST_MS)
+        conn_drop(c, "too-slow");
+}
+
+static void log_busy(control *ctl)
+{
+    uint64_t now = now_ms();
+    ctl->busy_count++;
+    if (now - ctl->busy_logged_ms < 1000)
+        return;
+    log_line(LOG_WARN, "control-busy connections=%d max=%d turned_away=%u", ctl->nconns - 1,
+             CTL_CONNS_MAX, ctl->busy_count);
+    ctl->busy_logged_ms = now;
+    ctl->busy_count = 0;
 }
 
 static void on_connection(uv_stream_t *srv, int status)
@@ -422,21 +583,29 @@ static void on_connection(uv_stream_t *srv, int status)
         return;
     c->ctl = ctl;
     uv_pipe_init(ctl->loop, &c->pipe, 0);
-    uv_timer_init(ctl->loop, &c->idle);
+    uv_timer_init(ctl->loop, &c->timer);
     c->pipe.data = c;
-    c->idle.data = c;
+    c->timer.data = c;
     c->handles_open = 2;
     c->next = ctl->conns;
     if (c->next)
         c->next->prev = c;
     ctl->conns = c;
     ctl->nconns++;
-    if (uv_accept(srv, (uv_stream_t *)&c->pipe) != 0 || ctl->nconns > CTL_CONNS_MAX ||
-        ctl->closing) {
+    c->accepted_ms = c->io_ms = now_ms();
+    if (uv_accept(srv, (uv_stream_t *)&c->pipe) != 0 || ctl->closing) {
         conn_close(c);
         return;
     }
-    uv_timer_start(&c->idle, conn_idle, CTL_IDLE_MS, 0);
+    uv_timer_start(&c->timer, conn_check, CTL_CHECK_MS, CTL_CHECK_MS);
+    if (ctl->nconns > CTL_CONNS_MAX) {
+        /* Turned away with a word, so the client can tell it from a crash. */
+        static const char busy[] = "busy too many control connections; try again\n\n";
+        log_busy(ctl);
+        c->state = ST_REPLY;
+        conn_write(c, busy, sizeof busy - 1, 1);
+        return;
+    }
     uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_read);
 }
 
@@ -456,8 +625,9 @@ int control_start(control **out, uv_loop_t *loop, service *svc, const char *path
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            fprintf(stderr, "weftd: %s exists and is not a socket\n", path);
-            return 1;
+            fprintf(stderr, "weftd: --control %s exists and is not a socket (%s); give another "
+                            "path\n", path, S_ISDIR(st.st_mode) ? "a directory" : "a file");
+            return 2;
         }
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un su = {.sun_family = AF_UNIX};
@@ -486,7 +656,7 @@ int control_start(control **out, uv_loop_t *loop, service *svc, const char *path
     int rc = uv_pipe_bind(&c->listener, path);
     umask(old);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&c->listener, 16, on_connection);
+        rc = uv_listen((uv_stream_t *)&c->listener, 64, on_connection);
     if (rc != 0) {
         fprintf(stderr, "weftd: control socket %s: %s\n", path, uv_strerror(rc));
         c->closing = 1;

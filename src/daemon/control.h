@@ -14,7 +14,8 @@
 typedef struct control control;
 
 /* Binds path (mode 0600) and serves it.  A leftover socket of a dead
- * daemon is replaced; a live one is an error.  Returns 0 or 1 (printed). */
+ * daemon is replaced; a live one is an error.  Returns 0, or an exit code
+ * after printing why: 1 (in use, bind failed), 2 (path is not a socket). */
 int control_start(control **out, uv_loop_t *loop, service *svc, const char *path);
 
 /* Stops listening, drops every connection and removes the socket file;

@@ -209,10 +209,10 @@ int main(int argc, char **argv)
     sodium_memzero(netkey, sizeof netkey);
     if (rc != 0)
         return rc;
-    if (control_start(&d.ctl, d.loop, d.svc, o.control) != 0) {
+    if ((rc = control_start(&d.ctl, d.loop, d.svc, o.control)) != 0) {
         service_close(d.svc);
         uv_run(d.loop, UV_RUN_DEFAULT);
-        return 1;
+        return rc;
     }
     uv_signal_init(d.loop, &d.sigint);
     uv_signal_init(d.loop, &d.sigterm);

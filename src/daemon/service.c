@@ -64,6 +64,7 @@ struct service {
     uint8_t identity_secret[64], network_key[32];
     int identity_created;
     uint32_t incarnation;     /* first membership incarnation */
+    uint32_t max_message_bytes;
     boot_peer peers[OPT_PEERS_MAX];
     size_t npeers;
     /* established peers, from PEER_UP / PEER_DOWN */
@@ -692,6 +693,7 @@ int service_new(service **out, uv_loop_t *loop, const weftd_options *o,
     cfg.engine.incarnation_start = s->incarnation = (uint32_t)time(NULL);
     cfg.on_event = on_event;
     cfg.ud = s;
+    s->max_message_bytes = cfg.engine.max_message_bytes;
     int rc = weft_uv_node_new(&s->node, loop, &cfg, NULL);
     sodium_memzero(&cfg.engine, sizeof cfg.engine);
     if (rc != 0) {
@@ -798,6 +800,7 @@ void service_info(service *s, svc_info *out)
     for (size_t i = 0; i < out->listen_count; i++)
         weft_uv_node_local_addr(s->node, i, &out->listen[i]);
     out->membership = s->o->membership;
+    out->max_message_bytes = s->max_message_bytes;
 }
 
 void service_each_peer(service *s, svc_peer_fn fn, void *ud)
@@ -933,8 +936,25 @@ int service_send(service *s, const weft_node_id *to, const void *data, size_t le
                  uint32_t kind, char sha256_hex[65], char *why, size_t cap)
 {
     int rc = weft_uv_node_send(s->node, to, data, len, (uint32_t)prio | kind);
+    weft_peer_info pi;
+    if (rc == WEFT_ERR_TOO_BIG && kind == WEFT_SEND_UNRELIABLE && len <= s->max_message_bytes &&
+        weft_engine_peer_info(weft_uv_node_engine(s->node), to, &pi) == 0) {
+        /* Not the message cap: the one-packet limit of unreliable sends. */
+        snprintf(why, cap, "an unreliable message must fit in one packet: the path MTU to this "
+                 "peer is %u bytes, less about 100 bytes of headers, and this one is %zu bytes; "
+                 "send it ordered or unordered (up to %u bytes)", pi.mtu, len,
+                 s->max_message_bytes);
+        return rc;
+    }
     if (rc != 0) {
-        snprintf(why, cap, "%s", weft_strerror(rc));
+        if (rc == WEFT_ERR_TOO_BIG)
+            snprintf(why, cap, "a message of %zu bytes is over the message cap of %u bytes", len,
+                     s->max_message_bytes);
+        else if (rc == WEFT_ERR_AGAIN)
+            snprintf(why, cap, "the queue to this peer is full (%s); try again later",
+                     weft_strerror(rc));
+        else
+            snprintf(why, cap, "%s", weft_strerror(rc));
         return rc;
     }
     uint8_t h[crypto_hash_sha256_BYTES];

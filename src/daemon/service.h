@@ -55,6 +55,7 @@ typedef struct svc_info {
     weft_addr listen[WEFT_UV_MAX_LISTEN]; /* as bound */
     size_t listen_count;
     int membership;                       /* 0 with --no-membership */
+    uint32_t max_message_bytes;           /* the engine's message cap */
 } svc_info;
 
 void service_info(service *s, svc_info *out);
