@@ -652,7 +652,7 @@ int control_start(control **out, uv_loop_t *loop, service *svc, const char *path
     uv_pipe_init(loop, &c->listener, 0);
     c->listener.data = c;
     c->listener_open = 1;
-    mode_t old = umask(0077);
+    mode_t old = umask(0177); /* srw------- : the owner only, as documented */
     int rc = uv_pipe_bind(&c->listener, path);
     umask(old);
     if (rc == 0)

@@ -137,6 +137,9 @@ int options_set(weftd_options *o, int source, const char *name, const char *v, c
     case O_NETKEY:
         return copy_path(o->network_key_file, sizeof o->network_key_file, v, name, err, cap);
     case O_NETPASS:
+        if (!*v)
+            return fail(err, cap, "--network-passphrase must not be empty (an empty passphrase "
+                                  "is a key anyone can guess; better, use --network-key FILE)");
         if (strlen(v) >= sizeof o->network_passphrase)
             return fail(err, cap, "--network-passphrase too long (max %zu bytes)",
                         sizeof o->network_passphrase - 1);

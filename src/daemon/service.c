@@ -40,6 +40,7 @@
 #define PEERS_FILE_BYTES_MAX (1u << 20)
 #define LEAVE_GRACE_MS 300        /* time the leave gets to go out */
 #define WATCHERS_MAX 64           /* monitors and waiters of the front ends */
+#define WRONG_KEY_LOG_MS 10000    /* wrong-network-key lines at most this often */
 
 typedef struct boot_peer {
     const char *spec; /* as given (points into the options) */
@@ -85,6 +86,9 @@ struct service {
     watcher watchers[WATCHERS_MAX];
     size_t nwatchers;
     int dispatching, watchers_dirty;
+    /* handshakes from another mesh: drop_wrong_mesh as last logged */
+    uint64_t wrong_mesh_logged, wrong_mesh_log_ms;
+    int wrong_mesh_ever_logged;
 };
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
@@ -449,14 +453,38 @@ static void peers_file_check(service *s)
     log_line(LOG_INFO, "peers-file path=%s lines=%u new=%u bad=%u", path, lineno, added, bad_lines);
 }
 
+/*
+ * A node with another network key shows up only as a growing
+ * drop_wrong_mesh counter (its handshakes fail the MAC keyed with the
+ * network key; it itself logs an unreachable peer).  Say so, at most once
+ * per WRONG_KEY_LOG_MS; the engine will report the address in an event.
+ */
+static void wrong_key_check(service *s, uint64_t now)
+{
+    weft_stats st;
+    weft_engine_stats(weft_uv_node_engine(s->node), &st);
+    if (st.drop_wrong_mesh <= s->wrong_mesh_logged ||
+        (s->wrong_mesh_ever_logged && now - s->wrong_mesh_log_ms < WRONG_KEY_LOG_MS))
+        return;
+    log_line(LOG_WARN, "wrong-network-key count=%llu new=%llu (handshakes made with another "
+                       "network key; check --network-key on the node dialling us)",
+             (unsigned long long)st.drop_wrong_mesh,
+             (unsigned long long)(st.drop_wrong_mesh - s->wrong_mesh_logged));
+    s->wrong_mesh_logged = st.drop_wrong_mesh;
+    s->wrong_mesh_log_ms = now;
+    s->wrong_mesh_ever_logged = 1;
+}
+
 /* Connects to every bootstrap peer that is neither up nor being tried and
- * whose backoff has passed; checks the peers file. */
+ * whose backoff has passed; checks the peers file and the wrong-key
+ * counter. */
 static void on_tick(uv_timer_t *t)
 {
     service *s = t->data;
     if (s->closing || s->leaving)
         return;
     uint64_t now = now_ms();
+    wrong_key_check(s, now);
     if (s->o->peers_file[0] && now >= s->pf_next_ms) {
         s->pf_next_ms = now + PEERS_FILE_CHECK_MS;
         peers_file_check(s);

@@ -33,6 +33,7 @@ expect 2 'unreachable-ms wants' "$WEFTD" --data-dir "$T/x" --network-passphrase 
 expect 2 'log-level wants' "$WEFTD" --data-dir "$T/x" --network-passphrase p --log-level loud
 expect 2 'unexpected argument' "$WEFTD" --data-dir "$T/x" --network-passphrase p stray
 expect 2 'incomplete option' "$WEFTD" --data-dir
+expect 2 'network-passphrase must not be empty' timeout 5 "$WEFTD" --data-dir "$T/x" --network-passphrase ''
 echo "ok: weftd flags"
 
 expect 0 'keygen --network-key FILE' "$WEFT" --help
@@ -63,6 +64,7 @@ echo "ok: unsafe or missing key files refused"
 # --- a daemon under control-socket garbage --------------------------------
 start_node d --network-key "$T/net.key" || fail "start d"
 [ "$("$WEFT" id --data-dir "${DIR[d]}" 2>/dev/null)" = "${ID[d]}" ] || fail "weft id differs from the daemon's id"
+[ "$(stat -c %a "${DIR[d]}/weftd.sock")" = 600 ] || fail "control socket mode $(stat -c %a "${DIR[d]}/weftd.sock"), documented 0600"
 expect 0 "^id=${ID[d]}" "$WEFT" daemon-id --data-dir "${DIR[d]}"
 expect 0 '^pkts_in=[0-9]+' "$WEFT" stats --data-dir "${DIR[d]}"
 expect 1 'WEFT_ERR_NO_PEER' "$WEFT" send abcdef0123 @hi --data-dir "${DIR[d]}"

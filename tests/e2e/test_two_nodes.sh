@@ -7,7 +7,8 @@
 #     `peer-down ... reason=WEFT_ERR_UNREACHABLE` (--unreachable-ms 2000;
 #     the wait is capped at 10x that);
 #  3. a third node with a WRONG network key gets no session: no peer-up on
-#     either side, and the target counts the rejected packets in its stats.
+#     either side, the target counts the rejected packets in its stats and
+#     logs `wrong-network-key count=N` (once, not again within 10 s).
 # Waits poll the logs with caps; nothing sleeps to synchronise.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -64,6 +65,14 @@ for ((i = 0; i < 200; i++)); do  # up to ~10 s
   sleep 0.05
 done
 [ $counted = 1 ] || fail "a did not count the wrong-key handshake as a drop"
+# the target says so in its log: once, then at most once per 10 s
+wait_for "${LOG[a]}" 'wrong-network-key count=[0-9]+ new=[0-9]+' 10 || fail "a did not log wrong-network-key"
+first=$(grep -m1 -oE 'wrong-network-key count=[0-9]+' "${LOG[a]}" | cut -d= -f2)
+for ((i = 0; i < 200; i++)); do  # up to ~10 s: c retries its handshake
+  [ "$(ctl a stats | sed -n 's/^drop_wrong_mesh=//p')" -gt "$first" ] && break
+  sleep 0.05
+done
+[ "$(count_lines "${LOG[a]}" 'wrong-network-key ')" -eq 1 ] || fail "wrong-network-key logged more than once within 10 s"
 grep -q '^peer-up' "${LOG[c]}" && fail "c (wrong key) got a session"
 [ "$(count_lines "${LOG[a]}" '^peer-up ')" -eq 1 ] || fail "a accepted a session from c (wrong key)"
 echo "ok: wrong network key rejected and counted ($(ctl a stats | grep -E '^(drop_wrong_mesh|drop_decrypt|handshakes_failed)=' | tr '\n' ' '))"
