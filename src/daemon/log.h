@@ -1,5 +1,6 @@
 /*
- * log.h -- weftd's log: one line per event, `word key=value ...`.
+ * log.h -- weftd's log: one line per event on stderr, a UTC timestamp, a
+ * level word and `word key=value ...`.
  *
  * The log is process-wide state (like syslog): a level and a format set
  * once at start by main.c, then written to by every part of the daemon.

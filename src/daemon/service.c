@@ -760,7 +760,7 @@ int service_begin(service *s)
     weft_uv_node_stats(s->node, &us);
     uint32_t want = 4u << 20;
     if (us.rcvbuf_bytes < want || us.sndbuf_bytes < want)
-        log_line(LOG_WARN, "warn sockbuf rcvbuf=%u sndbuf=%u wanted=%u (raise "
+        log_line(LOG_WARN, "sockbuf rcvbuf=%u sndbuf=%u wanted=%u (raise "
                            "net.core.rmem_max/wmem_max)", us.rcvbuf_bytes, us.sndbuf_bytes, want);
     int rc = s->o->membership ? membership_start(s) : 0;
     wipe_keys(s);

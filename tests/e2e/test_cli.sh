@@ -119,12 +119,12 @@ expect 0 '^pkts_in=' "$WEFT" stats --data-dir "${DIR[d]}"
 # first, which d has no socket for: the IPv4 answer must be used)
 start_node e --network-key "$T/net.key" || fail "start e"
 expect 0 "^ok connecting localhost:${PORT[e]}" "$WEFT" connect "localhost:${PORT[e]}" --data-dir "${DIR[d]}"
-wait_for "${LOG[d]}" "^peer-up id=$(short e) addr=127.0.0.1:${PORT[e]} " 15 || fail "connect by name: no session"
+wait_for "${LOG[d]}" "${LP}peer-up id=$(short e) addr=127.0.0.1:${PORT[e]} " 15 || fail "connect by name: no session"
 expect 0 "^peer id=${ID[e]} addr=127.0.0.1:${PORT[e]} established=1" "$WEFT" peers --data-dir "${DIR[d]}"
 expect 0 '^ok connecting' "$WEFT" connect "no-such-host.invalid:1" --data-dir "${DIR[d]}"
-wait_for "${LOG[d]}" '^handshake-failed addr=- reason=WEFT_ERR_NOT_FOUND' 30 || fail "unresolvable name not reported"
+wait_for "${LOG[d]}" "${LP}handshake-failed addr=- reason=WEFT_ERR_NOT_FOUND" 30 || fail "unresolvable name not reported"
 stop_node e || fail "e exit status"
-wait_for "${LOG[d]}" "^peer-down id=$(short e) .*reason=WEFT_ERR_PEER_CLOSED" 15 || fail "graceful close not seen as PEER_CLOSED"
+wait_for "${LOG[d]}" "${LP}peer-down id=$(short e) .*reason=WEFT_ERR_PEER_CLOSED" 15 || fail "graceful close not seen as PEER_CLOSED"
 echo "ok: connect by name, unresolvable name, graceful close"
 
 # a second daemon on another data dir but the same control socket must
@@ -136,6 +136,6 @@ rc=$?
 
 stop_node d; rc=$?
 [ $rc -eq 0 ] || fail "SIGTERM exit status $rc"
-grep -q '^shutdown reason=SIGTERM' "${LOG[d]}" && grep -q '^stopped' "${LOG[d]}" || fail "no shutdown/stopped lines"
+grep -q "${LP}shutdown reason=SIGTERM" "${LOG[d]}" && grep -q "${LP}stopped" "${LOG[d]}" || fail "no shutdown/stopped lines"
 [ -e "${DIR[d]}/weftd.sock" ] && fail "control socket left behind"
 echo "PASS"
