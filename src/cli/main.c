@@ -4,50 +4,136 @@
  *
  * Offline commands work on key files directly (keygen, id: cmd_keys.c);
  * the others talk to a running weftd over its unix control socket
- * (client.c) with the line protocol of docs/DAEMON.md.  The tool prints
- * the response as is, so scripts can grep `key=value` fields.
+ * (client.c) with the protocol of docs/DAEMON.md.  One table lists every
+ * command with its synopsis, its help and the options it takes; another
+ * every option, so `weft CMD --help` and the checks come from one place.
  */
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "weft/weft.h"
 
+#define DAEMON_OPTS "  --control PATH | --data-dir DIR   which weftd (else $WEFT_CONTROL)\n"
+
+typedef struct command {
+    const char *name;
+    int (*run)(cli_args *a);
+    const char *synopsis; /* after "weft " */
+    const char *summary;  /* one line for `weft --help` */
+    const char *help;     /* the rest of `weft CMD --help` */
+    unsigned opts;        /* OPT_* it accepts */
+} command;
+
+enum {
+    OPT_CONTROL = 1 << 0, OPT_DATA_DIR = 1 << 1, OPT_NETWORK_KEY = 1 << 2, OPT_PRIORITY = 1 << 3,
+    OPT_KIND = 1 << 4, OPT_RAW = 1 << 5,
+};
+#define OPT_DAEMON (OPT_CONTROL | OPT_DATA_DIR)
+
+static const command commands[] = {
+    {"keygen", cmd_keygen, "keygen --network-key FILE",
+     "create a new random mesh key (mode 0600)",
+     "Writes a new random 32-byte network key to FILE (64 hex digits, mode\n"
+     "0600, created atomically; an existing FILE is left untouched).  Every\n"
+     "node of a mesh needs the same key: nodes without it cannot join.\n",
+     OPT_NETWORK_KEY},
+    {"id", cmd_id, "id --data-dir DIR",
+     "this node's id, from DIR/identity.key",
+     "Prints the node id (the Ed25519 public key, 64 hex digits) kept in\n"
+     "DIR/identity.key, creating the identity if DIR has none yet.  Works\n"
+     "without a running daemon.\n",
+     OPT_DATA_DIR},
+    {"daemon-id", cmd_daemon_id, "daemon-id [--control PATH | --data-dir DIR]",
+     "the running daemon's id, name and addresses",
+     "Prints id=, name= and one listening= line per socket of the running\n"
+     "weftd.\n" DAEMON_OPTS,
+     OPT_DAEMON},
+    {"peers", cmd_peers, "peers [--control PATH | --data-dir DIR]",
+     "established sessions: id, address, RTT, window, MTU",
+     "One line per established session: peer id=<64hex> addr= established=\n"
+     "srtt_us= rttvar_us= min_rtt_us= cwnd= mtu= inflight= queued=.\n" DAEMON_OPTS,
+     OPT_DAEMON},
+    {"stats", cmd_stats, "stats [--control PATH | --data-dir DIR]",
+     "engine and socket counters",
+     "The engine's counters (packets, bytes, messages, drops by reason,\n"
+     "handshakes, sessions) and the socket driver's (uv_*), key=value.\n" DAEMON_OPTS,
+     OPT_DAEMON},
+    {"members", cmd_members, "members [--raw] [--control PATH | --data-dir DIR]",
+     "the membership view: who is alive",
+     "A table of every member this node knows, itself marked '*': id, name,\n"
+     "state (alive, suspect, failed, left), address, incarnation, RTT,\n"
+     "status and tags.\n"
+     "  --raw                             the daemon's `member id=... name=...` lines\n"
+     DAEMON_OPTS,
+     OPT_DAEMON | OPT_RAW},
+    {"membership", cmd_membership, "membership [--control PATH | --data-dir DIR]",
+     "member counts and membership/beacon counters",
+     "members=, alive=, suspect=, failed=, left=, then the membership\n"
+     "protocol's counters and, with --beacon, the beacon counters; key=value.\n"
+     DAEMON_OPTS,
+     OPT_DAEMON},
+    {"send", cmd_send,
+     "send PEER FILE|-|@TEXT [--priority P] [--kind K] [--control PATH | --data-dir DIR]",
+     "send a message to a peer",
+     "Queues one message to PEER (its id, or a unique hex prefix of an\n"
+     "established peer's id).  The message is FILE (a regular file, read by\n"
+     "weft), - (standard input) or @TEXT (the rest of the argument); at most\n"
+     "16 MiB.  Prints `ok queued to=... len=N sha256=...`; delivery shows in\n"
+     "the receiver's log.\n"
+     "  --priority critical|high|normal|low|0-3   default normal\n"
+     "  --kind ordered|unordered|unreliable       default ordered; unreliable\n"
+     "                                    messages must fit in one packet\n" DAEMON_OPTS,
+     OPT_DAEMON | OPT_PRIORITY | OPT_KIND},
+    {"connect", cmd_connect, "connect HOST:PORT [--control PATH | --data-dir DIR]",
+     "open a session with a node",
+     "Asks the daemon to open a session with the node at HOST:PORT (numeric\n"
+     "IPv4, [IPv6] or a name; port 1-65535).\n" DAEMON_OPTS,
+     OPT_DAEMON},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct {
+    const char *name;
+    unsigned bit;
+    size_t field; /* offsetof the const char * in cli_args, or 0 for a flag */
+} options[] = {
+    {"--control", OPT_CONTROL, offsetof(cli_args, control)},
+    {"--data-dir", OPT_DATA_DIR, offsetof(cli_args, data_dir)},
+    {"--network-key", OPT_NETWORK_KEY, offsetof(cli_args, network_key)},
+    {"--priority", OPT_PRIORITY, offsetof(cli_args, priority)},
+    {"--kind", OPT_KIND, offsetof(cli_args, kind)},
+    {"--raw", OPT_RAW, 0},
+};
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-"usage: weft COMMAND [ARGS] [--control PATH | --data-dir DIR]\n"
-"\n"
-"Offline commands:\n"
-"  keygen --network-key FILE     create a new random 32-byte mesh key (mode 0600)\n"
-"  id --data-dir DIR             print this node's id (creates the identity if\n"
-"                                DIR has none yet)\n"
-"\n"
-"Commands for a running weftd (found by --control PATH, or DIR/weftd.sock\n"
-"with --data-dir DIR, or $WEFT_CONTROL):\n"
-"  peers                         one line per established peer: id, addr,\n"
-"                                srtt_us, cwnd, mtu, ...\n"
-"  stats                         counters, key=value per line\n"
-"  members [--raw]               the membership view: a table of every member\n"
-"                                (id, name, state, address, incarnation, RTT,\n"
-"                                status, tags); --raw prints the daemon's\n"
-"                                `member id=... name=... state=...` lines\n"
-"  membership                    member counts (alive, suspect, failed, left)\n"
-"                                and membership/beacon counters, key=value\n"
-"  send PEER FILE|-|@TEXT [--priority critical|high|normal|low|0-3]\n"
-"       [--kind ordered|unordered|unreliable]\n"
-"                                queue a message (default normal, ordered);\n"
-"                                PEER is a peer id or a unique hex prefix\n"
-"  connect HOST:PORT             start a session with a node\n"
-"  daemon-id                     the running daemon's id and addresses\n"
-"\n"
-"  --help                        this text\n"
-"  --version                     print the version\n"
-"\n"
-"Exit codes: 0 success, 1 the request failed (daemon answered `error ...`,\n"
-"or a key file problem), 2 bad usage, 3 the daemon could not be reached.\n");
+    fprintf(f, "usage: weft COMMAND [ARGS] [OPTIONS]\n"
+               "\n"
+               "Talks to a running weftd over its control socket (found by --control PATH,\n"
+               "else DIR/weftd.sock with --data-dir DIR, else $WEFT_CONTROL), except\n"
+               "keygen and id, which work on key files.\n"
+               "\n"
+               "Commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n"
+               "  weft COMMAND --help               what COMMAND does and its options\n"
+               "  weft --help, weft --version\n"
+               "\n"
+               "Exit codes: 0 success; 1 the request failed (the daemon answered `error ...`,\n"
+               "or a key file problem); 2 bad usage (unknown command or option, bad value,\n"
+               "a FILE that is not a readable regular file); 3 the daemon could not be\n"
+               "reached, turned the connection away (busy) or did not answer in time.\n"
+               "docs/DAEMON.md documents every command and the control protocol.\n");
+}
+
+static void command_help(const command *c)
+{
+    printf("usage: weft %s\n\n%s", c->synopsis, c->help);
 }
 
 int cli_usage_error(const char *fmt, ...)
@@ -61,56 +147,71 @@ int cli_usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static const struct {
-    const char *name;
-    int (*run)(cli_args *a);
-} commands[] = {
-    {"keygen", cmd_keygen},   {"id", cmd_id},
-    {"peers", cmd_peers},     {"stats", cmd_stats},
-    {"members", cmd_members}, {"membership", cmd_membership},
-    {"daemon-id", cmd_daemon_id}, {"send", cmd_send},
-    {"connect", cmd_connect},
-};
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(name, commands[i].name))
+            return &commands[i];
+    return NULL;
+}
 
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return usage(stderr), EXIT_USAGE;
-    cli_args a = {.cmd = argv[1]};
     /* A daemon that turns us away closes the socket: that is an answer
      * (exit 3), not a reason to die of SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
-    if (!strcmp(a.cmd, "--help") || !strcmp(a.cmd, "-h") || !strcmp(a.cmd, "help")) {
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
         usage(stdout);
         return EXIT_OK;
     }
-    if (!strcmp(a.cmd, "--version")) {
+    if (!strcmp(name, "--version")) {
         printf("weft %s\n", WEFT_VERSION_STRING);
         return EXIT_OK;
     }
+    if (!strcmp(name, "help")) {
+        if (argc < 3) {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        const command *c = find_command(argv[2]);
+        if (!c)
+            return cli_usage_error("no command '%s'", argv[2]);
+        command_help(c);
+        return EXIT_OK;
+    }
+    const command *c = find_command(name);
+    if (!c)
+        return cli_usage_error("unknown command '%s'", name);
+    cli_args a = {.cmd = name};
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
-        const char **dst = NULL;
-        if (!strcmp(s, "--control")) dst = &a.control;
-        else if (!strcmp(s, "--data-dir")) dst = &a.data_dir;
-        else if (!strcmp(s, "--network-key")) dst = &a.network_key;
-        else if (!strcmp(s, "--priority")) dst = &a.priority;
-        else if (!strcmp(s, "--kind")) dst = &a.kind;
-        else if (!strcmp(s, "--help")) { usage(stdout); return EXIT_OK; }
-        else if (!strcmp(s, "--raw")) { a.raw = 1; continue; }
-        else if (s[0] == '-' && s[1] == '-') return cli_usage_error("unknown option '%s'", s);
-        if (dst) {
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            command_help(c);
+            return EXIT_OK;
+        }
+        if (s[0] == '-' && s[1] == '-') {
+            size_t k = 0;
+            while (k < sizeof options / sizeof options[0] && strcmp(s, options[k].name))
+                k++;
+            if (k == sizeof options / sizeof options[0] || !(c->opts & options[k].bit))
+                return cli_usage_error("%s: unknown option '%s' (see weft %s --help)", name, s,
+                                       name);
+            if (options[k].bit == OPT_RAW) {
+                a.raw = 1;
+                continue;
+            }
             if (i + 1 >= argc)
                 return cli_usage_error("%s needs a value", s);
-            *dst = argv[++i];
+            *(const char **)((char *)&a + options[k].field) = argv[++i];
             continue;
         }
-        if (a.npos == 4)
-            return cli_usage_error("too many arguments at '%s'", s);
+        if (a.npos == (int)(sizeof a.pos / sizeof a.pos[0]))
+            return cli_usage_error("%s: too many arguments at '%s' (see weft %s --help)", name,
+                                   s, name);
         a.pos[a.npos++] = s;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(a.cmd, commands[i].name))
-            return commands[i].run(&a);
-    return cli_usage_error("unknown command '%s'", a.cmd);
+    return c->run(&a);
 }

@@ -277,7 +277,11 @@ int options_parse_args(weftd_options *o, int argc, char **argv, int *action)
     opterr = 0;
     optind = 1;
     int c, idx;
-    while ((c = getopt_long(argc, argv, "", table, &idx)) != -1) {
+    while ((c = getopt_long(argc, argv, "hV", table, &idx)) != -1) {
+        if (c == 'h')
+            c = O_HELP;
+        if (c == 'V')
+            c = O_VERSION;
         if (c == O_HELP || c == O_VERSION) {
             *action = c == O_HELP ? OPT_HELP : OPT_VERSION;
             return 0;
@@ -367,8 +371,8 @@ void options_usage(FILE *f)
 "  --log-level LEVEL       error | warn | info (default) | debug\n"
 "  --control PATH          control socket for the weft CLI\n"
 "                          (default DATA_DIR/weftd.sock)\n"
-"  --help                  this text\n"
-"  --version               print the version\n"
+"  -h, --help              this text\n"
+"  -V, --version           print the version\n"
 "\n"
 "Logs one line per event on stderr -- a UTC timestamp, a level word, then\n"
 "`word key=value ...` -- node, membership, peer-up, peer-down,\n"

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -687,6 +688,15 @@ int service_new(service **out, uv_loop_t *loop, const weftd_options *o,
     s->identity_created = identity_created;
     memcpy(s->identity_secret, identity_secret, 64);
     memcpy(s->network_key, network_key, 32);
+    /* A configuration error is one before anything starts. */
+    for (size_t i = 0; i < o->beacon_count; i++)
+        if (if_nametoindex(o->beacon_ifaces[i]) == 0) {
+            fprintf(stderr, "weftd: --beacon %s: no such network interface (`ip link` lists "
+                            "them)\n(see weftd --help)\n", o->beacon_ifaces[i]);
+            wipe_keys(s);
+            free(s);
+            return 2;
+        }
     for (size_t i = 0; i < o->npeers; i++) {
         s->peers[i].spec = o->peers[i];
         char why[320];

@@ -21,6 +21,14 @@ expect() {
 }
 
 expect 0 '--listen ADDR:PORT' "$WEFTD" --help
+expect 0 '^usage: weftd' "$WEFTD" -h
+expect 0 '^weftd [0-9]+\.[0-9]+\.[0-9]+$' "$WEFTD" -V
+# --help is complete: every flag docs/DAEMON.md lists for weftd is in it
+DOC=$HERE/../../docs/DAEMON.md
+flags=$(sed -n '/^## weftd flags/,/^## /p' "$DOC" | grep -oE -- '--[a-z][a-z-]+' | sort -u)
+[ -n "$flags" ] || fail "no flags found in docs/DAEMON.md"
+help=$("$WEFTD" --help)
+for f in $flags; do grep -q -- "$f" <<<"$help" || fail "weftd --help does not mention $f (docs/DAEMON.md does)"; done
 expect 0 '--network-passphrase' "$WEFTD" --help
 expect 0 'Exit codes' "$WEFTD" --help
 expect 0 '^weftd [0-9]+\.[0-9]+\.[0-9]+$' "$WEFTD" --version
@@ -32,11 +40,23 @@ expect 2 "listen wants a numeric ADDR:PORT" "$WEFTD" --data-dir "$T/x" --network
 expect 2 'unreachable-ms wants' "$WEFTD" --data-dir "$T/x" --network-passphrase p --unreachable-ms abc
 expect 2 'log-level wants' "$WEFTD" --data-dir "$T/x" --network-passphrase p --log-level loud
 expect 2 'unexpected argument' "$WEFTD" --data-dir "$T/x" --network-passphrase p stray
+expect 2 'beacon nosuchif0: no such network interface' timeout 5 "$WEFTD" --data-dir "$T/x" --network-passphrase p --listen 127.0.0.1:0 --beacon nosuchif0
 expect 2 'incomplete option' "$WEFTD" --data-dir
 expect 2 'network-passphrase must not be empty' timeout 5 "$WEFTD" --data-dir "$T/x" --network-passphrase ''
 echo "ok: weftd flags"
 
-expect 0 'keygen --network-key FILE' "$WEFT" --help
+expect 0 'keygen' "$WEFT" --help
+# every command has its own help, exit 0, naming its options
+cmds=$("$WEFT" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}')
+[ "$(wc -w <<<"$cmds")" -ge 9 ] || fail "weft --help lists too few commands: $cmds"
+for c in $cmds; do
+  expect 0 "^usage: weft $c" "$WEFT" "$c" --help
+  expect 0 "^usage: weft $c" "$WEFT" help "$c"
+done
+expect 0 'priority' "$WEFT" send --help
+for c in $(sed -n '/^## weft CLI/,/^## /p' "$DOC" | grep -oE '^    weft [a-z-]+' | awk '{print $2}' | sort -u); do
+  grep -qw -- "$c" <<<"$cmds" || fail "docs/DAEMON.md documents 'weft $c', weft --help does not list it"
+done
 expect 0 'Exit codes' "$WEFT" --help
 expect 0 '^weft [0-9]+\.[0-9]+\.[0-9]+$' "$WEFT" --version
 expect 2 'unknown command' "$WEFT" frobnicate --data-dir "$T/x"
