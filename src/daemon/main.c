@@ -5,7 +5,9 @@
  * The work is elsewhere: options.c turns flags into a weftd_options,
  * service.c runs the node, control.c serves the unix control socket for
  * the `weft` CLI, log.c writes the log.  main() loads the keys, starts the
- * three in order and runs the loop until a signal stops it.
+ * three in order and runs the loop until SIGTERM or SIGINT stops it
+ * (gracefully: the node leaves the membership first); SIGHUP reloads the
+ * peers file and never stops it.
  * docs/DAEMON.md documents flags, the control protocol and every log line.
  *
  * Exit codes: 0 after SIGINT/SIGTERM (sessions closed), 1 runtime failure
@@ -38,7 +40,7 @@ typedef struct daemon_state {
     uv_loop_t *loop;
     service *svc;
     control *ctl;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     int stopping;
     const char *why;
 } daemon_state;
@@ -55,6 +57,7 @@ static void stop(daemon_state *d, const char *why)
     d->svc = NULL;
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
 static void on_left(void *ud)
@@ -75,6 +78,15 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     d->why = why;
     service_leave(d->svc, why, on_left, d);
+}
+
+/* SIGHUP reloads what can be reloaded; it never stops the daemon. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    daemon_state *d = h->data;
+    if (!d->stopping && !d->why)
+        service_reload(d->svc, "SIGHUP");
+    (void)signum;
 }
 
 /* A key file the user must fix (permissions, contents, missing) is a
@@ -216,9 +228,11 @@ int main(int argc, char **argv)
     }
     uv_signal_init(d.loop, &d.sigint);
     uv_signal_init(d.loop, &d.sigterm);
-    d.sigint.data = d.sigterm.data = &d;
+    uv_signal_init(d.loop, &d.sighup);
+    d.sigint.data = d.sigterm.data = d.sighup.data = &d;
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sighup, on_sighup, SIGHUP);
 
     int exit_code = service_begin(d.svc);
     if (exit_code != 0)

@@ -381,7 +381,9 @@ void options_usage(FILE *f)
 "member-refused, beacon-join, peers-file, leaving, shutdown, stopped\n"
 "(see docs/DAEMON.md).\n"
 "SIGINT/SIGTERM: leave the membership (300 ms for it to spread), close all\n"
-"sessions and exit 0; a second signal exits at once.\n"
+"sessions and exit 0; a second signal exits at once.  SIGHUP: re-read the\n"
+"peers file and dial the --peer addresses that are down now (logged\n"
+"`reload ...`); it does not stop the daemon.\n"
 "Exit codes: 0 clean shutdown, 1 runtime failure (bind, I/O, control socket\n"
 "in use), 2 bad usage or configuration (key file missing, malformed or\n"
 "readable by others; data dir writable by others).\n");

@@ -778,6 +778,31 @@ int service_begin(service *s)
     return rc;
 }
 
+void service_reload(service *s, const char *why)
+{
+    if (s->closing || s->leaving)
+        return;
+    uint64_t now = now_ms();
+    unsigned retried = 0;
+    for (size_t i = 0; i < s->npeers; i++) {
+        boot_peer *p = &s->peers[i];
+        if (p->up || p->trying)
+            continue;
+        p->next_ms = now; /* dial on the next tick, backoff reset */
+        p->backoff_ms = RETRY_MS_MIN;
+        retried++;
+    }
+    log_line(LOG_INFO, "reload signal=%s peers_file=%s peers_retried=%u", why,
+             s->o->peers_file[0] ? s->o->peers_file : "-", retried);
+    if (s->o->peers_file[0]) {
+        s->pf_seen = 0; /* read it whatever its stat says */
+        peers_file_check(s);
+        if (!s->pf_seen)
+            log_line(LOG_WARN, "peers-file-missing path=%s (watching for it)", s->o->peers_file);
+        s->pf_next_ms = now + PEERS_FILE_CHECK_MS;
+    }
+}
+
 static void on_leave_done(uv_timer_t *t)
 {
     service *s = t->data;

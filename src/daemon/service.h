@@ -38,6 +38,12 @@ int service_new(service **out, uv_loop_t *loop, const weftd_options *o,
  * the bootstrap connections.  Returns 0 or an exit code (printed). */
 int service_begin(service *s);
 
+/* SIGHUP: re-reads the peers file (whatever its stat says) and dials the
+ * --peer addresses that are down now, without waiting for their backoff.
+ * Logs a `reload` line saying what was reloaded.  Other settings need a
+ * restart. */
+void service_reload(service *s, const char *why);
+
 /* Graceful leave (SIGTERM/SIGINT): tells the membership we leave and
  * stops the beacons; done is called once the leave had time to spread
  * (at once when membership is off).  A second call is a no-op. */
