@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3 };
 
@@ -22,6 +23,9 @@ typedef struct cli_args {
     const char *pos[4];                           /* positional arguments */
     int npos;
     int raw;                                      /* members --raw */
+    int json;                                     /* --json: one JSON document */
+    int create;                                   /* id --create */
+    const char *wait;                             /* status --wait SECONDS */
     char socket[PATH_MAX];                        /* the control socket found */
 } cli_args;
 
@@ -58,6 +62,21 @@ int cli_request_body(const char *path, const char *line, const void *body, size_
                      int timeout_ms, cli_reply_fn fmt);
 int cli_request(const char *path, const char *line, cli_reply_fn fmt);
 
+/* output.c: --json.  json_object prints `key=value` lines (or tokens) as
+ * one object, json_records the `WORD key=value ...` lines as an array of
+ * objects, json_event_line one `word key=value ...` line as an object with
+ * "event": word; json_fields the members of an object (first: no leading
+ * comma).  json_string escapes n bytes. */
+void json_string(FILE *f, const char *s, size_t n);
+int json_fields(FILE *f, const char *s, int first);
+int json_object(char *body);
+int json_records(char *body, const char *word);
+int json_event_line(FILE *f, const char *line);
+
+/* Parses SECONDS (0..3600, decimals allowed) into milliseconds; -1 when
+ * bad. */
+int cli_parse_seconds(const char *s);
+
 /* The commands; each returns an exit code. */
 int cmd_keygen(cli_args *a);
 int cmd_id(cli_args *a);
@@ -66,6 +85,7 @@ int cmd_stats(cli_args *a);
 int cmd_members(cli_args *a);
 int cmd_membership(cli_args *a);
 int cmd_daemon_id(cli_args *a);
+int cmd_status(cli_args *a);
 int cmd_send(cli_args *a);
 int cmd_connect(cli_args *a);
 

@@ -2,8 +2,10 @@
  * cmd_keys.c -- the offline commands: `weft keygen` (a new network key)
  * and `weft id` (this node's id, from its data directory).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "weft/keys.h"
@@ -22,10 +24,19 @@ int cmd_keygen(cli_args *a)
     return EXIT_OK;
 }
 
+/*
+ * `weft id --data-dir DIR [--create]`.  A missing DIR is refused unless
+ * --create: a typo must not mint a new identity (weftd itself creates its
+ * data directory on first start).
+ */
 int cmd_id(cli_args *a)
 {
     if (!a->data_dir || a->npos)
-        return cli_usage_error("usage: weft id --data-dir DIR");
+        return cli_usage_error("usage: weft id --data-dir DIR [--create]");
+    struct stat st;
+    if (!a->create && stat(a->data_dir, &st) != 0 && errno == ENOENT)
+        return cli_usage_error("id: %s does not exist (a typo? give --create to make a new "
+                               "identity there)", a->data_dir);
     uint8_t secret[64];
     weft_node_id id;
     int created = 0;
@@ -37,7 +48,10 @@ int cmd_id(cli_args *a)
     }
     char h[WEFT_ID_HEX_LEN];
     weft_id_hex(&id, h);
-    printf("%s\n", h);
+    if (a->json)
+        printf("{\"id\":\"%s\",\"created\":%s}\n", h, created ? "true" : "false");
+    else
+        printf("%s\n", h);
     if (created)
         fprintf(stderr, "weft: created a new identity in %s\n", a->data_dir);
     return EXIT_OK;

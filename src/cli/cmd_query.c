@@ -1,25 +1,30 @@
 /*
- * cmd_query.c -- commands that read a running daemon's state: peers,
- * stats, members, membership, daemon-id.
+ * cmd_query.c -- commands that read a running daemon's state: status,
+ * peers, stats, members, membership, daemon-id; each as the daemon's
+ * `key=value` lines, a table (members) or, with --json, one JSON document.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static int simple(cli_args *a, const char *request, cli_reply_fn fmt)
 {
     if (a->npos)
-        return cli_usage_error("%s takes no arguments", a->cmd);
+        return cli_usage_error("%s takes no arguments (see weft %s --help)", a->cmd, a->cmd);
     int rc = cli_find_socket(a);
     return rc ? rc : cli_request(a->socket, request, fmt);
 }
 
-int cmd_peers(cli_args *a) { return simple(a, "peers", NULL); }
-int cmd_stats(cli_args *a) { return simple(a, "stats", NULL); }
-int cmd_membership(cli_args *a) { return simple(a, "membership", NULL); }
-int cmd_daemon_id(cli_args *a) { return simple(a, "id", NULL); }
+static int peers_json(char *body) { return json_records(body, "peer"); }
+static int members_json(char *body) { return json_records(body, "member"); }
+
+int cmd_peers(cli_args *a) { return simple(a, "peers", a->json ? peers_json : NULL); }
+int cmd_stats(cli_args *a) { return simple(a, "stats", a->json ? json_object : NULL); }
+int cmd_membership(cli_args *a) { return simple(a, "membership", a->json ? json_object : NULL); }
+int cmd_daemon_id(cli_args *a) { return simple(a, "id", a->json ? json_object : NULL); }
 
 /* Value of " key=" in a `member ...` line (tags= is last and may hold
  * '='), copied into out. */
@@ -70,4 +75,44 @@ static int members_table(char *body)
     return EXIT_OK;
 }
 
-int cmd_members(cli_args *a) { return simple(a, "members", a->raw ? NULL : members_table); }
+int cmd_members(cli_args *a)
+{
+    return simple(a, "members", a->json ? members_json : a->raw ? NULL : members_table);
+}
+
+/*
+ * `weft status [--wait SECONDS]`: is the daemon up?  Without --wait one
+ * try; with it, the control socket is polled every 50 ms until the daemon
+ * answers or the time is up -- the readiness step for scripts that start
+ * weftd in the background.
+ */
+int cmd_status(cli_args *a)
+{
+    if (a->npos)
+        return cli_usage_error("status takes no arguments (see weft status --help)");
+    int wait_ms = 0;
+    if (a->wait && (wait_ms = cli_parse_seconds(a->wait)) < 0)
+        return cli_usage_error("--wait wants SECONDS (0-3600), got '%s'", a->wait);
+    int rc = cli_find_socket(a);
+    if (rc)
+        return rc;
+    int64_t deadline = cli_now_ms() + wait_ms;
+    for (;;) {
+        int fd;
+        rc = cli_connect(a->socket, &fd, cli_now_ms() < deadline);
+        if (rc == EXIT_USAGE)
+            return rc;
+        if (rc == 0) {
+            close(fd);
+            rc = cli_request(a->socket, "status", a->json ? json_object : NULL);
+            if (rc != EXIT_NODAEMON || cli_now_ms() >= deadline)
+                return rc;
+        } else if (cli_now_ms() >= deadline) {
+            if (wait_ms)
+                fprintf(stderr, "weft: weftd at %s did not answer within %d ms\n", a->socket,
+                        wait_ms);
+            return EXIT_NODAEMON;
+        }
+        usleep(50 * 1000);
+    }
+}

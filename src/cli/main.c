@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -30,8 +31,10 @@ typedef struct command {
 
 enum {
     OPT_CONTROL = 1 << 0, OPT_DATA_DIR = 1 << 1, OPT_NETWORK_KEY = 1 << 2, OPT_PRIORITY = 1 << 3,
-    OPT_KIND = 1 << 4, OPT_RAW = 1 << 5,
+    OPT_KIND = 1 << 4, OPT_RAW = 1 << 5, OPT_JSON = 1 << 6, OPT_CREATE = 1 << 7,
+    OPT_WAIT_S = 1 << 8,
 };
+#define JSON_OPT "  --json                            one JSON document instead\n"
 #define OPT_DAEMON (OPT_CONTROL | OPT_DATA_DIR)
 
 static const command commands[] = {
@@ -41,41 +44,56 @@ static const command commands[] = {
      "0600, created atomically; an existing FILE is left untouched).  Every\n"
      "node of a mesh needs the same key: nodes without it cannot join.\n",
      OPT_NETWORK_KEY},
-    {"id", cmd_id, "id --data-dir DIR",
+    {"id", cmd_id, "id --data-dir DIR [--create] [--json]",
      "this node's id, from DIR/identity.key",
      "Prints the node id (the Ed25519 public key, 64 hex digits) kept in\n"
      "DIR/identity.key, creating the identity if DIR has none yet.  Works\n"
-     "without a running daemon.\n",
-     OPT_DATA_DIR},
-    {"daemon-id", cmd_daemon_id, "daemon-id [--control PATH | --data-dir DIR]",
+     "without a running daemon.  A DIR that does not exist is refused (a typo\n"
+     "must not mint a new identity) unless --create is given.\n"
+     "  --create                          create DIR (mode 0700) if missing\n" JSON_OPT,
+     OPT_DATA_DIR | OPT_CREATE | OPT_JSON},
+    {"status", cmd_status, "status [--wait SECONDS] [--json] [--control PATH | --data-dir DIR]",
+     "is the daemon running? (and wait until it is)",
+     "Asks the daemon how it is: state=running, id=, name=, version=,\n"
+     "uptime_ms=, listening= per socket, peers= (sessions), membership=on|off,\n"
+     "members=, alive=.  Exit 0 when it answers, 3 when it cannot be reached.\n"
+     "  --wait SECONDS                    keep trying (every 50 ms) until the daemon\n"
+     "                                    answers or SECONDS pass: the readiness\n"
+     "                                    step after starting weftd in the background\n"
+     JSON_OPT DAEMON_OPTS,
+     OPT_DAEMON | OPT_WAIT_S | OPT_JSON},
+    {"daemon-id", cmd_daemon_id, "daemon-id [--json] [--control PATH | --data-dir DIR]",
      "the running daemon's id, name and addresses",
      "Prints id=, name= and one listening= line per socket of the running\n"
-     "weftd.\n" DAEMON_OPTS,
-     OPT_DAEMON},
-    {"peers", cmd_peers, "peers [--control PATH | --data-dir DIR]",
+     "weftd.\n" JSON_OPT DAEMON_OPTS,
+     OPT_DAEMON | OPT_JSON},
+    {"peers", cmd_peers, "peers [--json] [--control PATH | --data-dir DIR]",
      "established sessions: id, address, RTT, window, MTU",
      "One line per established session: peer id=<64hex> addr= established=\n"
-     "srtt_us= rttvar_us= min_rtt_us= cwnd= mtu= inflight= queued=.\n" DAEMON_OPTS,
-     OPT_DAEMON},
-    {"stats", cmd_stats, "stats [--control PATH | --data-dir DIR]",
+     "srtt_us= rttvar_us= min_rtt_us= cwnd= mtu= inflight= queued=.\n"
+     "  --json                            a JSON array of objects instead\n" DAEMON_OPTS,
+     OPT_DAEMON | OPT_JSON},
+    {"stats", cmd_stats, "stats [--json] [--control PATH | --data-dir DIR]",
      "engine and socket counters",
      "The engine's counters (packets, bytes, messages, drops by reason,\n"
-     "handshakes, sessions) and the socket driver's (uv_*), key=value.\n" DAEMON_OPTS,
-     OPT_DAEMON},
-    {"members", cmd_members, "members [--raw] [--control PATH | --data-dir DIR]",
+     "handshakes, sessions) and the socket driver's (uv_*), key=value.\n"
+     JSON_OPT DAEMON_OPTS,
+     OPT_DAEMON | OPT_JSON},
+    {"members", cmd_members, "members [--raw | --json] [--control PATH | --data-dir DIR]",
      "the membership view: who is alive",
      "A table of every member this node knows, itself marked '*': id, name,\n"
      "state (alive, suspect, failed, left), address, incarnation, RTT,\n"
      "status and tags.\n"
      "  --raw                             the daemon's `member id=... name=...` lines\n"
+     "  --json                            a JSON array of objects (tags an object)\n"
      DAEMON_OPTS,
-     OPT_DAEMON | OPT_RAW},
-    {"membership", cmd_membership, "membership [--control PATH | --data-dir DIR]",
+     OPT_DAEMON | OPT_RAW | OPT_JSON},
+    {"membership", cmd_membership, "membership [--json] [--control PATH | --data-dir DIR]",
      "member counts and membership/beacon counters",
      "members=, alive=, suspect=, failed=, left=, then the membership\n"
      "protocol's counters and, with --beacon, the beacon counters; key=value.\n"
-     DAEMON_OPTS,
-     OPT_DAEMON},
+     JSON_OPT DAEMON_OPTS,
+     OPT_DAEMON | OPT_JSON},
     {"send", cmd_send,
      "send PEER FILE|-|@TEXT [--priority P] [--kind K] [--control PATH | --data-dir DIR]",
      "send a message to a peer",
@@ -107,6 +125,9 @@ static const struct {
     {"--priority", OPT_PRIORITY, offsetof(cli_args, priority)},
     {"--kind", OPT_KIND, offsetof(cli_args, kind)},
     {"--raw", OPT_RAW, 0},
+    {"--json", OPT_JSON, 0},
+    {"--create", OPT_CREATE, 0},
+    {"--wait", OPT_WAIT_S, offsetof(cli_args, wait)},
 };
 
 static void usage(FILE *f)
@@ -145,6 +166,15 @@ int cli_usage_error(const char *fmt, ...)
     fprintf(stderr, "\n(see weft --help)\n");
     va_end(ap);
     return EXIT_USAGE;
+}
+
+int cli_parse_seconds(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0 && v <= 3600))
+        return -1;
+    return (int)(v * 1000 + 0.5);
 }
 
 static const command *find_command(const char *name)
@@ -199,8 +229,11 @@ int main(int argc, char **argv)
             if (k == sizeof options / sizeof options[0] || !(c->opts & options[k].bit))
                 return cli_usage_error("%s: unknown option '%s' (see weft %s --help)", name, s,
                                        name);
-            if (options[k].bit == OPT_RAW) {
-                a.raw = 1;
+            if (!options[k].field) {
+                int *flag = options[k].bit == OPT_RAW    ? &a.raw
+                            : options[k].bit == OPT_JSON ? &a.json
+                                                         : &a.create;
+                *flag = 1;
                 continue;
             }
             if (i + 1 >= argc)

@@ -402,6 +402,25 @@ static void cmd_id(control *ctl, sbuf *r)
     }
 }
 
+/* `status`: is it up, who is it, how connected (weft status). */
+static void cmd_status(control *ctl, sbuf *r)
+{
+    svc_info in;
+    service_info(ctl->svc, &in);
+    char h[WEFT_ID_HEX_LEN];
+    weft_id_hex(&in.id, h);
+    sb_printf(r, "state=running\nid=%s\nname=%s\nversion=%s\nuptime_ms=%llu\n", h, in.name,
+              WEFT_VERSION_STRING, (unsigned long long)in.uptime_ms);
+    for (size_t i = 0; i < in.listen_count; i++) {
+        char s[WEFT_ADDR_STRLEN];
+        text_addr(&in.listen[i], s);
+        sb_printf(r, "listening=%s\n", s);
+    }
+    sb_printf(r, "peers=%zu\nmembership=%s\n", in.peers, in.membership ? "on" : "off");
+    if (in.membership)
+        sb_printf(r, "members=%u\nalive=%u\n", in.members, in.alive);
+}
+
 static void member_line(void *ud, const svc_member *m)
 {
     char h[WEFT_ID_HEX_LEN], a[WEFT_ADDR_STRLEN], name[130], status[70];
@@ -456,6 +475,8 @@ static void handle_line(conn *c, char *line, const char *extra, size_t nextra)
     }
     if (!strcmp(line, "id") && !*args) {
         cmd_id(ctl, &r);
+    } else if (!strcmp(line, "status") && !*args) {
+        cmd_status(ctl, &r);
     } else if (!strcmp(line, "peers") && !*args) {
         service_each_peer(ctl->svc, peer_line, &r);
     } else if (!strcmp(line, "stats") && !*args) {
@@ -477,8 +498,8 @@ static void handle_line(conn *c, char *line, const char *extra, size_t nextra)
         else
             sb_printf(&r, "error %s %s\n", weft_err_name(rc), why);
     } else {
-        sb_printf(&r, "error WEFT_ERR_INVAL unknown request (id, peers, stats, members, "
-                      "membership, send, connect)\n");
+        sb_printf(&r, "error WEFT_ERR_INVAL unknown request (id, status, peers, stats, "
+                      "members, membership, send, connect)\n");
         log_line(LOG_WARN, "control-error reason=unknown-request");
     }
     conn_reply(c, &r);

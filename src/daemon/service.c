@@ -67,6 +67,7 @@ struct service {
     int identity_created;
     uint32_t incarnation;     /* first membership incarnation */
     uint32_t max_message_bytes;
+    uint64_t started_ms;
     boot_peer peers[OPT_PEERS_MAX];
     size_t npeers;
     /* established peers, from PEER_UP / PEER_DOWN */
@@ -732,6 +733,7 @@ int service_new(service **out, uv_loop_t *loop, const weftd_options *o,
     cfg.on_event = on_event;
     cfg.ud = s;
     s->max_message_bytes = cfg.engine.max_message_bytes;
+    s->started_ms = now_ms();
     int rc = weft_uv_node_new(&s->node, loop, &cfg, NULL);
     sodium_memzero(&cfg.engine, sizeof cfg.engine);
     if (rc != 0) {
@@ -864,6 +866,14 @@ void service_info(service *s, svc_info *out)
         weft_uv_node_local_addr(s->node, i, &out->listen[i]);
     out->membership = s->o->membership;
     out->max_message_bytes = s->max_message_bytes;
+    out->peers = s->nup;
+    out->uptime_ms = now_ms() - s->started_ms;
+    weft_membership_stats m;
+    if (s->o->membership &&
+        weft_engine_membership_stats(weft_uv_node_engine(s->node), &m) == 0) {
+        out->members = m.alive + m.suspect + m.dead + m.left;
+        out->alive = m.alive;
+    }
 }
 
 void service_each_peer(service *s, svc_peer_fn fn, void *ud)

@@ -62,6 +62,9 @@ typedef struct svc_info {
     size_t listen_count;
     int membership;                       /* 0 with --no-membership */
     uint32_t max_message_bytes;           /* the engine's message cap */
+    size_t peers;                         /* established sessions */
+    uint32_t members, alive;              /* membership view (0 when off) */
+    uint64_t uptime_ms;
 } svc_info;
 
 void service_info(service *s, svc_info *out);

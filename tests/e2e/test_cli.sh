@@ -69,7 +69,18 @@ mkdir -m 700 "$T/idd"
 id1=$("$WEFT" id --data-dir "$T/idd" 2>/dev/null) || fail "weft id"
 id2=$("$WEFT" id --data-dir "$T/idd" 2>/dev/null) || fail "weft id (again)"
 [[ "$id1" =~ ^[0-9a-f]{64}$ ]] && [ "$id1" = "$id2" ] || fail "weft id not stable: $id1 / $id2"
-echo "ok: weft flags, keygen, id"
+expect 2 'does not exist.*--create' "$WEFT" id --data-dir "$T/typo-dir"
+[ -e "$T/typo-dir" ] && fail "weft id created a missing data directory without --create"
+expect 0 '^[0-9a-f]{64}$' "$WEFT" id --data-dir "$T/newdir" --create
+expect 0 '"created":false' "$WEFT" id --data-dir "$T/newdir" --json
+expect 1 "$T/no/such/dir/k.key: No such file or directory" "$WEFT" keygen --network-key "$T/no/such/dir/k.key"
+printf 0123456789 >"$T/short.key"; chmod 600 "$T/short.key"
+expect 2 "short.key: 10 bytes, expected 32" timeout 5 "$WEFTD" --data-dir "$T/idd" --network-key "$T/short.key"
+expect 2 'is a directory, not weftd.s control socket' "$WEFT" stats --control "$T"
+expect 2 'exists and is not a socket \(a directory\)' timeout 5 "$WEFTD" --data-dir "$T/idd" --network-passphrase p --listen 127.0.0.1:0 --control "$T"
+expect 2 'the message argument is empty: expected FILE, - \(standard input\) or @TEXT' "$WEFT" send 7e91 "" --control "$T/nothing.sock"
+expect 3 'did not answer within' "$WEFT" status --wait 0.3 --control "$T/nothing.sock"
+echo "ok: weft flags, keygen, id, clear errors"
 
 # key files the user must fix: exit 2 with a message saying what is wrong
 expect 2 'WEFT_ERR_NOT_FOUND' "$WEFTD" --data-dir "$T/idd" --network-key "$T/missing.key"
@@ -87,6 +98,25 @@ start_node d --network-key "$T/net.key" || fail "start d"
 [ "$(stat -c %a "${DIR[d]}/weftd.sock")" = 600 ] || fail "control socket mode $(stat -c %a "${DIR[d]}/weftd.sock"), documented 0600"
 expect 0 "^id=${ID[d]}" "$WEFT" daemon-id --data-dir "${DIR[d]}"
 expect 0 '^pkts_in=[0-9]+' "$WEFT" stats --data-dir "${DIR[d]}"
+expect 0 '^state=running' "$WEFT" status --wait 5 --data-dir "${DIR[d]}"
+# --json: one document that python's json module takes, for every command
+# that prints data
+if command -v python3 >/dev/null; then
+  for c in status daemon-id peers stats members membership; do
+    "$WEFT" "$c" --json --data-dir "${DIR[d]}" | python3 -m json.tool >/dev/null || fail "weft $c --json is not JSON"
+  done
+  "$WEFT" id --json --data-dir "${DIR[d]}" | python3 -m json.tool >/dev/null || fail "weft id --json is not JSON"
+  "$WEFT" members --json --data-dir "${DIR[d]}" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+assert isinstance(m, list) and len(m) == 1 and m[0]["self"] is True and m[0]["name"] == "d", m
+assert isinstance(m[0]["inc"], int) and isinstance(m[0]["tags"], dict), m' || fail "members --json content"
+  "$WEFT" stats --json --data-dir "${DIR[d]}" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+assert isinstance(s["pkts_in"], int) and "uv_recv_calls" in s, s' || fail "stats --json content"
+  echo "ok: --json output parses"
+fi
 expect 1 'WEFT_ERR_NO_PEER' "$WEFT" send abcdef0123 @hi --data-dir "${DIR[d]}"
 expect 1 'WEFT_ERR_INVAL' "$WEFT" send XYZ @hi --data-dir "${DIR[d]}"
 expect 2 'not HOST:PORT' "$WEFT" connect not-an-address --data-dir "${DIR[d]}"

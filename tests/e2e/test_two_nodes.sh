@@ -46,6 +46,10 @@ wait_for "${LOG[a]}" "${LP}message from=$(short b) len=$((2 << 20)) prio=1 kind=
 echo "ok: small + 2 MiB both ways, sha256 verified"
 
 ctl a peers | grep -qE "^peer id=${ID[b]} addr=127.0.0.1:${PORT[b]} established=1 srtt_us=[0-9]+" || fail "weft peers does not list b"
+# an unreliable message over one packet: the error names that limit
+head -c 70000 /dev/urandom >"$WEFT_TMP/70k.bin"   # over any path MTU (65000 at most)
+out=$(ctl a send "$(short b)" "$WEFT_TMP/70k.bin" --kind unreliable 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'WEFT_ERR_TOO_BIG an unreliable message must fit in one packet: the path MTU' <<<"$out" || fail "too-big unreliable: rc=$rc $out"
 ctl a stats | grep -qE '^msgs_delivered=2$' || fail "a stats: msgs_delivered != 2"
 
 # --- 2. kill -9 b: a must declare it unreachable -------------------------
