@@ -26,6 +26,9 @@ typedef struct cli_args {
     int json;                                     /* --json: one JSON document */
     int create;                                   /* id --create */
     const char *wait;                             /* status --wait SECONDS */
+    int wait_flag;                                /* send --wait */
+    const char *timeout;                          /* connect, send --timeout SECONDS */
+    const char *max_bytes;                        /* monitor --max-bytes N */
     char socket[PATH_MAX];                        /* the control socket found */
 } cli_args;
 
@@ -88,5 +91,6 @@ int cmd_daemon_id(cli_args *a);
 int cmd_status(cli_args *a);
 int cmd_send(cli_args *a);
 int cmd_connect(cli_args *a);
+int cmd_monitor(cli_args *a);
 
 #endif

@@ -32,19 +32,39 @@ static int check_hostport(const char *s)
     return 0;
 }
 
+/* Prints an `ok WORD key=value ...` answer, as JSON with --json. */
+static int ok_json(char *body)
+{
+    body[strcspn(body, "\n")] = 0;
+    const char *p = !strncmp(body, "ok ", 3) ? body + 3 : body;
+    size_t wl = strcspn(p, " ");
+    fputs("{\"result\":", stdout);
+    json_string(stdout, p, wl);
+    json_fields(stdout, p + wl, 0);
+    fputs("}\n", stdout);
+    return EXIT_OK;
+}
+
 int cmd_connect(cli_args *a)
 {
     if (a->npos != 1 || strchr(a->pos[0], ' '))
-        return cli_usage_error("usage: weft connect HOST:PORT");
+        return cli_usage_error("usage: weft connect HOST:PORT [--timeout SECONDS] (see weft "
+                               "connect --help)");
     if (check_hostport(a->pos[0]) != 0)
         return EXIT_USAGE;
+    int wait_ms = 5000;
+    if (a->timeout && (wait_ms = cli_parse_seconds(a->timeout)) < 0)
+        return cli_usage_error("--timeout wants SECONDS (0-600), got '%s'", a->timeout);
+    if (wait_ms > 600000)
+        return cli_usage_error("--timeout wants SECONDS (0-600), got '%s'", a->timeout);
     int rc = cli_find_socket(a);
     if (rc)
         return rc;
     char line[512];
-    if (snprintf(line, sizeof line, "connect %s", a->pos[0]) >= (int)sizeof line)
+    if (snprintf(line, sizeof line, "connect %s wait=%d", a->pos[0], wait_ms) >= (int)sizeof line)
         return cli_usage_error("HOST:PORT too long: %s", a->pos[0]);
-    return cli_request(a->socket, line, NULL);
+    return cli_request_body(a->socket, line, NULL, 0, wait_ms + CLI_REPLY_TIMEOUT_MS,
+                            a->json ? ok_json : NULL);
 }
 
 /* Reads all of fd (at most cap bytes; more is an error).  Returns 0 with
@@ -146,7 +166,16 @@ static int load_message(const char *what, uint8_t **out, size_t *len)
 int cmd_send(cli_args *a)
 {
     if (a->npos != 2)
-        return cli_usage_error("usage: weft send PEER FILE|-|@TEXT [--priority P] [--kind K]");
+        return cli_usage_error("usage: weft send PEER FILE|-|@TEXT [--priority P] [--kind K] "
+                               "[--wait [--timeout SECONDS]] (see weft send --help)");
+    int wait_ms = 0;
+    if (a->wait_flag) {
+        wait_ms = 30000;
+        if (a->timeout && ((wait_ms = cli_parse_seconds(a->timeout)) <= 0 || wait_ms > 600000))
+            return cli_usage_error("--timeout wants SECONDS (0.001-600), got '%s'", a->timeout);
+    } else if (a->timeout) {
+        return cli_usage_error("send: --timeout goes with --wait");
+    }
     const char *prio = a->priority ? a->priority : "normal";
     const char *kind = a->kind ? a->kind : "ordered";
     if (strchr(prio, ' ') || strchr(kind, ' ') || strchr(a->pos[0], ' ') || !a->pos[0][0])
@@ -159,9 +188,12 @@ int cmd_send(cli_args *a)
     if ((rc = load_message(a->pos[1], &msg, &len)) != 0)
         return rc;
     char line[512];
-    snprintf(line, sizeof line, "send %.100s prio=%.20s kind=%.20s len=%zu", a->pos[0], prio,
-             kind, len);
-    rc = cli_request_body(a->socket, line, msg, len, CLI_REPLY_TIMEOUT_MS, NULL);
+    int n = snprintf(line, sizeof line, "send %.100s prio=%.20s kind=%.20s len=%zu", a->pos[0],
+                     prio, kind, len);
+    if (wait_ms)
+        snprintf(line + n, sizeof line - (size_t)n, " wait=%d", wait_ms);
+    rc = cli_request_body(a->socket, line, msg, len, wait_ms + CLI_REPLY_TIMEOUT_MS,
+                          a->json ? ok_json : NULL);
     free(msg);
     return rc;
 }

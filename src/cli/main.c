@@ -32,7 +32,7 @@ typedef struct command {
 enum {
     OPT_CONTROL = 1 << 0, OPT_DATA_DIR = 1 << 1, OPT_NETWORK_KEY = 1 << 2, OPT_PRIORITY = 1 << 3,
     OPT_KIND = 1 << 4, OPT_RAW = 1 << 5, OPT_JSON = 1 << 6, OPT_CREATE = 1 << 7,
-    OPT_WAIT_S = 1 << 8,
+    OPT_WAIT_S = 1 << 8, OPT_WAIT = 1 << 9, OPT_TIMEOUT = 1 << 10, OPT_MAX_BYTES = 1 << 11,
 };
 #define JSON_OPT "  --json                            one JSON document instead\n"
 #define OPT_DAEMON (OPT_CONTROL | OPT_DATA_DIR)
@@ -95,22 +95,53 @@ static const command commands[] = {
      JSON_OPT DAEMON_OPTS,
      OPT_DAEMON | OPT_JSON},
     {"send", cmd_send,
-     "send PEER FILE|-|@TEXT [--priority P] [--kind K] [--control PATH | --data-dir DIR]",
+     "send PEER FILE|-|@TEXT [--priority P] [--kind K] [--wait [--timeout SECONDS]] [--json]\n"
+     "          [--control PATH | --data-dir DIR]",
      "send a message to a peer",
      "Queues one message to PEER (its id, or a unique hex prefix of an\n"
      "established peer's id).  The message is FILE (a regular file, read by\n"
      "weft), - (standard input) or @TEXT (the rest of the argument); at most\n"
      "16 MiB.  Prints `ok queued to=... len=N sha256=...`; delivery shows in\n"
-     "the receiver's log.\n"
+     "the receiver's log (and its `weft monitor`).\n"
      "  --priority critical|high|normal|low|0-3   default normal\n"
      "  --kind ordered|unordered|unreliable       default ordered; unreliable\n"
-     "                                    messages must fit in one packet\n" DAEMON_OPTS,
-     OPT_DAEMON | OPT_PRIORITY | OPT_KIND},
-    {"connect", cmd_connect, "connect HOST:PORT [--control PATH | --data-dir DIR]",
-     "open a session with a node",
+     "                                    messages must fit in one packet\n"
+     "  --wait                            wait until the peer has acknowledged\n"
+     "                                    everything queued to it, this message\n"
+     "                                    included: `ok delivered ...`, or an error\n"
+     "                                    if the session goes down first (not with\n"
+     "                                    --kind unreliable)\n"
+     "  --timeout SECONDS                 how long --wait waits (default 30)\n"
+     JSON_OPT DAEMON_OPTS,
+     OPT_DAEMON | OPT_PRIORITY | OPT_KIND | OPT_WAIT | OPT_TIMEOUT | OPT_JSON},
+    {"connect", cmd_connect,
+     "connect HOST:PORT [--timeout SECONDS] [--json] [--control PATH | --data-dir DIR]",
+     "open a session with a node and wait for the outcome",
      "Asks the daemon to open a session with the node at HOST:PORT (numeric\n"
-     "IPv4, [IPv6] or a name; port 1-65535).\n" DAEMON_OPTS,
-     OPT_DAEMON},
+     "IPv4, [IPv6] or a name; port 1-65535) and waits for the outcome: prints\n"
+     "`ok peer-up id=<64hex> addr=A already=0|1` (exit 0) or why it failed\n"
+     "(exit 1): the handshake failed, the name does not resolve, or no outcome\n"
+     "within the timeout (the daemon may still complete it: see its log).\n"
+     "  --timeout SECONDS                 how long to wait (default 5; 0 = do not\n"
+     "                                    wait: `ok connecting HOST:PORT`)\n"
+     JSON_OPT DAEMON_OPTS,
+     OPT_DAEMON | OPT_TIMEOUT | OPT_JSON},
+    {"monitor", cmd_monitor,
+     "monitor [--json] [--max-bytes N] [--control PATH | --data-dir DIR]",
+     "stream the daemon's events, messages included, until interrupted",
+     "Prints one line per event as it happens, until Ctrl-C (exit 0) or the\n"
+     "daemon stops: member-joined|updated|suspect|alive|failed|left|rejoined\n"
+     "id= name= addr= inc=; peer-up id= addr=; peer-down id= addr= reason=;\n"
+     "handshake-failed addr= reason=; and each message received:\n"
+     "  message from=<64hex> len=N prio=P kind=K sha256=H truncated=0|1 text=\"...\"\n"
+     "with the payload as text=\"...\" when every byte is printable ASCII (\\n,\n"
+     "\\t, \\\" and \\\\ escaped), else as base64=....  A reader too slow to keep up\n"
+     "is dropped by the daemon (exit 3).\n"
+     "  --json                            one JSON object per line (\"event\": the word)\n"
+     "  --max-bytes N                     payload bytes shown per message (default\n"
+     "                                    65536, at most 1048576; truncated=1 beyond)\n"
+     DAEMON_OPTS,
+     OPT_DAEMON | OPT_JSON | OPT_MAX_BYTES},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -127,7 +158,10 @@ static const struct {
     {"--raw", OPT_RAW, 0},
     {"--json", OPT_JSON, 0},
     {"--create", OPT_CREATE, 0},
-    {"--wait", OPT_WAIT_S, offsetof(cli_args, wait)},
+    {"--wait", OPT_WAIT_S, offsetof(cli_args, wait)}, /* status --wait SECONDS */
+    {"--wait", OPT_WAIT, 0},                          /* send --wait */
+    {"--timeout", OPT_TIMEOUT, offsetof(cli_args, timeout)},
+    {"--max-bytes", OPT_MAX_BYTES, offsetof(cli_args, max_bytes)},
 };
 
 static void usage(FILE *f)
@@ -223,8 +257,9 @@ int main(int argc, char **argv)
             return EXIT_OK;
         }
         if (s[0] == '-' && s[1] == '-') {
-            size_t k = 0;
-            while (k < sizeof options / sizeof options[0] && strcmp(s, options[k].name))
+            size_t k = 0; /* the entry of that name this command takes */
+            while (k < sizeof options / sizeof options[0] &&
+                   (strcmp(s, options[k].name) || !(c->opts & options[k].bit)))
                 k++;
             if (k == sizeof options / sizeof options[0] || !(c->opts & options[k].bit))
                 return cli_usage_error("%s: unknown option '%s' (see weft %s --help)", name, s,
@@ -232,6 +267,7 @@ int main(int argc, char **argv)
             if (!options[k].field) {
                 int *flag = options[k].bit == OPT_RAW    ? &a.raw
                             : options[k].bit == OPT_JSON ? &a.json
+                            : options[k].bit == OPT_WAIT ? &a.wait_flag
                                                          : &a.create;
                 *flag = 1;
                 continue;

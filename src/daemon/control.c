@@ -28,6 +28,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "control.h"
 #include "log.h"
 #include "options.h"
@@ -40,12 +42,22 @@
 #define CTL_BODY_BUDGET (64u << 20) /* request bodies held at once, all connections */
 #define CTL_OUT_MAX (8u << 20)      /* unwritten response bytes per connection */
 #define CTL_CHECK_MS 500            /* how often the limits are checked */
+#define CTL_WAIT_MS_MAX 600000      /* connect/send wait=MS */
+#define CTL_POLL_MS 20              /* send wait=: how often the backlog is read */
+#define MONITOR_BYTES_DEFAULT 65536 /* payload shown per message by `monitor` */
+#define MONITOR_BYTES_MAX (1u << 20)
 
 enum conn_state {
-    ST_LINE,  /* reading the request line */
-    ST_BODY,  /* reading the body it announced */
-    ST_REPLY, /* response queued; closed once written */
+    ST_LINE,    /* reading the request line */
+    ST_BODY,    /* reading the body it announced */
+    ST_CONNECT, /* connect wait=: until the session is up or failed */
+    ST_SENDWAIT,/* send wait=: until the peer acknowledged everything */
+    ST_MONITOR, /* streaming events until the client hangs up */
+    ST_REPLY,   /* response queued; closed once written */
 };
+
+static const char *state_names[] = {"request-line", "body", "connect-wait", "send-wait",
+                                    "monitor", "reply"};
 
 typedef struct conn {
     struct conn *next, *prev; /* ctl->conns: closed at shutdown */
@@ -61,6 +73,13 @@ typedef struct conn {
     uint32_t kind;
     uint8_t *body;
     size_t body_len, body_got;
+    uint32_t wait_ms;            /* connect/send: wait=MS, 0 = answer at once */
+    uint64_t deadline_ms;        /* ST_CONNECT, ST_SENDWAIT */
+    char sha[65];                /* ST_SENDWAIT: the message queued */
+    char target[OPT_PEER_SPEC_MAX]; /* ST_CONNECT: HOST:PORT as asked */
+    int watching;                /* registered with service_watch */
+    int connecting;              /* a service_connect may still call back */
+    size_t monitor_bytes;        /* ST_MONITOR: payload bytes shown per message */
     uint64_t accepted_ms, io_ms; /* accept time; last byte in or out */
     size_t out_bytes;            /* queued, not yet written */
     int closing, handles_open;
@@ -151,11 +170,26 @@ static void conn_handle_closed(uv_handle_t *h)
     control_maybe_free(ctl);
 }
 
+static void on_service_event(void *ud, const svc_event *ev);
+
+/* Whatever the connection still waits for from the service, it no longer
+ * does. */
+static void conn_detach(conn *c)
+{
+    if (c->watching)
+        service_unwatch(c->ctl->svc, on_service_event, c);
+    c->watching = 0;
+    if (c->connecting)
+        service_connect_cancel(c->ctl->svc, c);
+    c->connecting = 0;
+}
+
 static void conn_close(conn *c)
 {
     if (c->closing)
         return;
     c->closing = 1;
+    conn_detach(c);
     body_free(c);
     uv_close((uv_handle_t *)&c->pipe, conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
@@ -164,8 +198,7 @@ static void conn_close(conn *c)
 /* Drops a client that broke a limit, with a log line saying which. */
 static void conn_drop(conn *c, const char *reason)
 {
-    log_line(LOG_WARN, "control-drop reason=%s state=%s", reason,
-             c->state == ST_LINE ? "request-line" : c->state == ST_BODY ? "body" : "reply");
+    log_line(LOG_WARN, "control-drop reason=%s state=%s", reason, state_names[c->state]);
     conn_close(c);
 }
 
@@ -198,6 +231,8 @@ static void conn_write(conn *c, const char *p, size_t n, int close_after)
         conn_drop(c, "slow-reader");
         return;
     }
+    if (c->out_bytes == 0)
+        c->io_ms = now_ms(); /* a backlog starts: its progress is timed from here */
     wreq *r = malloc(sizeof *r + n);
     if (!r) {
         conn_close(c);
@@ -220,6 +255,7 @@ static void conn_write(conn *c, const char *p, size_t n, int close_after)
 static void conn_reply(conn *c, sbuf *b)
 {
     sb_printf(b, "\n");
+    conn_detach(c);
     c->state = ST_REPLY;
     c->io_ms = now_ms();
     body_free(c);
@@ -265,7 +301,10 @@ static int parse_kind(const char *s)
 
 #define SEND_USAGE                                                                          \
     "usage: send PEER prio=0-3|critical|high|normal|low kind=ordered|unordered|unreliable " \
-    "len=N, then N bytes (the client reads files; the daemon opens none)"
+    "len=N [wait=MS], then N bytes (the client reads files; the daemon opens none)"
+
+static void conn_check(uv_timer_t *t);
+static void on_service_event(void *ud, const svc_event *ev);
 
 /* The body is complete: queue the message and answer. */
 static void send_body_done(conn *c)
@@ -278,9 +317,46 @@ static void send_body_done(conn *c)
         return;
     }
     weft_id_short(&c->to, id);
+    if (c->wait_ms) {
+        /* Held until the peer acknowledged everything queued to it (so
+         * this message too), the session went down, or the time is up. */
+        memcpy(c->sha, sha, sizeof c->sha);
+        body_free(c);
+        c->state = ST_SENDWAIT;
+        c->deadline_ms = now_ms() + c->wait_ms;
+        if (service_watch(c->ctl->svc, on_service_event, c) == 0)
+            c->watching = 1;
+        uv_timer_start(&c->timer, conn_check, CTL_POLL_MS, CTL_POLL_MS);
+        return;
+    }
     sbuf r = {0};
     sb_printf(&r, "ok queued to=%s len=%zu sha256=%s\n", id, c->body_len, sha);
     conn_reply(c, &r);
+}
+
+/* ST_SENDWAIT: answered once the backlog to the peer is empty, the peer
+ * is gone, or the deadline passed. */
+static void send_wait_check(conn *c, uint64_t now)
+{
+    char id[WEFT_ID_SHORT_LEN];
+    uint64_t queued = 0;
+    weft_id_short(&c->to, id);
+    int rc = service_peer_backlog(c->ctl->svc, &c->to, &queued);
+    if (rc != 0) {
+        reply_error(c, WEFT_ERR_NO_PEER, "the session with %s went down before it acknowledged "
+                                         "everything (the message may or may not have arrived)", id);
+        return;
+    }
+    if (queued == 0) {
+        sbuf r = {0};
+        sb_printf(&r, "ok delivered to=%s len=%zu sha256=%s\n", id, c->body_len, c->sha);
+        conn_reply(c, &r);
+        return;
+    }
+    if (now >= c->deadline_ms)
+        reply_error(c, WEFT_ERR_AGAIN, "%s has not acknowledged everything within %u ms (%llu "
+                    "bytes still queued to it; the message stays queued)", id, c->wait_ms,
+                    (unsigned long long)queued);
 }
 
 /*
@@ -318,6 +394,11 @@ static void cmd_send(conn *c, char *args, const char *extra, size_t nextra)
                 reply_error(c, WEFT_ERR_INVAL, "kind wants ordered|unordered|unreliable, got '%.20s'", v);
                 return;
             }
+        } else if (!strcmp(t, "wait")) {
+            if (options_parse_u32(v, 0, CTL_WAIT_MS_MAX, &c->wait_ms) != 0) {
+                reply_error(c, WEFT_ERR_INVAL, "wait wants 0..%d ms, got '%.20s'", CTL_WAIT_MS_MAX, v);
+                return;
+            }
         } else if (!strcmp(t, "len")) {
             if (options_parse_u32(v, 0, UINT32_MAX, &len) != 0) {
                 reply_error(c, WEFT_ERR_INVAL, "len wants a byte count, got '%.20s'", v);
@@ -331,6 +412,11 @@ static void cmd_send(conn *c, char *args, const char *extra, size_t nextra)
     }
     if (!have_len) {
         reply_error(c, WEFT_ERR_INVAL, "len=N missing; " SEND_USAGE);
+        return;
+    }
+    if (c->wait_ms && kind == WEFT_SEND_UNRELIABLE) {
+        reply_error(c, WEFT_ERR_INVAL, "wait needs a reliable kind (ordered or unordered): "
+                                       "unreliable messages are never acknowledged");
         return;
     }
     svc_info in;
@@ -446,6 +532,140 @@ static void member_line(void *ud, const svc_member *m)
               m->is_self, status, tl ? tags : "-");
 }
 
+/* ---------------------------------------------------------------------- */
+/* Requests answered later: connect wait=, send wait=, monitor              */
+
+static void on_connected(void *ud, const svc_connect_result *res)
+{
+    conn *c = ud;
+    c->connecting = 0;
+    if (res->rc != 0) {
+        reply_error(c, res->rc, "%s", res->why);
+        return;
+    }
+    char h[WEFT_ID_HEX_LEN], a[WEFT_ADDR_STRLEN];
+    weft_id_hex(&res->id, h);
+    text_addr(&res->addr, a);
+    sbuf r = {0};
+    sb_printf(&r, "ok peer-up id=%s addr=%s already=%d\n", h, a, res->already);
+    conn_reply(c, &r);
+}
+
+/* `connect HOST:PORT [wait=MS]`: without wait, answered once the dial is
+ * started; with it, once the session is up or failed, or after MS. */
+static void cmd_connect(conn *c, char *args)
+{
+    char *save = NULL, *target = strtok_r(args, " ", &save), *t;
+    while ((t = strtok_r(NULL, " ", &save))) {
+        if (strncmp(t, "wait=", 5) || options_parse_u32(t + 5, 0, CTL_WAIT_MS_MAX, &c->wait_ms)) {
+            reply_error(c, WEFT_ERR_INVAL, "usage: connect HOST:PORT [wait=MS] (MS 0..%d)",
+                        CTL_WAIT_MS_MAX);
+            return;
+        }
+    }
+    char why[320];
+    snprintf(c->target, sizeof c->target, "%s", target);
+    if (c->wait_ms) {
+        c->state = ST_CONNECT;
+        c->deadline_ms = now_ms() + c->wait_ms;
+        c->connecting = 1;
+    }
+    int rc = service_connect(c->ctl->svc, c->target, c->wait_ms ? on_connected : NULL, c, why,
+                             sizeof why);
+    if (rc != 0) {
+        c->connecting = 0;
+        reply_error(c, rc, "%s", why);
+    } else if (!c->wait_ms) {
+        sbuf r = {0};
+        sb_printf(&r, "ok connecting %s\n", c->target);
+        conn_reply(c, &r);
+    }
+    /* else: on_connected or conn_check answers (maybe already did) */
+}
+
+/* One event as a monitor line: `word key=value ...`, full ids; a message
+ * with its payload (up to monitor_bytes) in base64 as data=. */
+static void monitor_line(conn *c, const svc_event *ev)
+{
+    char h[WEFT_ID_HEX_LEN], a[WEFT_ADDR_STRLEN];
+    weft_id_hex(&ev->id, h);
+    text_addr(&ev->addr, a);
+    sbuf r = {0};
+    switch (ev->type) {
+    case SVC_EV_PEER_UP:
+        sb_printf(&r, "peer-up id=%s addr=%s\n", h, a);
+        break;
+    case SVC_EV_PEER_DOWN:
+        sb_printf(&r, "peer-down id=%s addr=%s reason=%s\n", h, a, weft_err_name(ev->error));
+        break;
+    case SVC_EV_HANDSHAKE_FAILED:
+        sb_printf(&r, "handshake-failed addr=%s reason=%s\n", a, weft_err_name(ev->error));
+        break;
+    case SVC_EV_MEMBER: {
+        char name[130];
+        text_clean(ev->member_name, strlen(ev->member_name), name, sizeof name);
+        sb_printf(&r, "%s id=%s name=%s addr=%s inc=%u\n", ev->name, h, name, a, ev->incarnation);
+        break;
+    }
+    case SVC_EV_MESSAGE: {
+        size_t shown = ev->len < c->monitor_bytes ? ev->len : c->monitor_bytes;
+        size_t b64 = sodium_base64_encoded_len(shown, sodium_base64_VARIANT_ORIGINAL);
+        char *enc = malloc(b64);
+        if (!enc) {
+            conn_drop(c, "out-of-memory");
+            return;
+        }
+        sodium_bin2base64(enc, b64, ev->data, shown, sodium_base64_VARIANT_ORIGINAL);
+        sb_printf(&r, "message from=%s len=%zu prio=%d kind=%s sha256=%s truncated=%d data=%s\n", h,
+                  ev->len, ev->prio, ev->kind, ev->sha256_hex, shown < ev->len, enc);
+        free(enc);
+        break;
+    }
+    default:
+        return;
+    }
+    if (!r.failed && r.p)
+        conn_write(c, r.p, r.len, 0);
+    else
+        conn_drop(c, "out-of-memory");
+    free(r.p);
+}
+
+static void on_service_event(void *ud, const svc_event *ev)
+{
+    conn *c = ud;
+    if (c->closing)
+        return;
+    if (c->state == ST_MONITOR)
+        monitor_line(c, ev);
+    else if (c->state == ST_SENDWAIT && ev->type == SVC_EV_PEER_DOWN &&
+             !memcmp(&ev->id, &c->to, sizeof c->to))
+        send_wait_check(c, now_ms()); /* the session is gone: say so now */
+}
+
+/* `monitor [max=BYTES]`: `ok monitor ...`, then one line per event until
+ * the client hangs up or the daemon stops (`end reason=shutdown`). */
+static void cmd_monitor(conn *c, char *args)
+{
+    uint32_t max = MONITOR_BYTES_DEFAULT;
+    if (*args && (strncmp(args, "max=", 4) || options_parse_u32(args + 4, 0, MONITOR_BYTES_MAX, &max))) {
+        reply_error(c, WEFT_ERR_INVAL, "usage: monitor [max=BYTES] (payload bytes shown per "
+                                       "message, 0..%u)", MONITOR_BYTES_MAX);
+        return;
+    }
+    if (service_watch(c->ctl->svc, on_service_event, c) != 0) {
+        reply_error(c, WEFT_ERR_LIMIT, "too many monitors; try again");
+        return;
+    }
+    c->watching = 1;
+    c->monitor_bytes = max;
+    c->state = ST_MONITOR;
+    char line[64];
+    int n = snprintf(line, sizeof line, "ok monitor max_bytes=%u\n", max);
+    conn_write(c, line, (size_t)n, 0);
+    log_line(LOG_DEBUG, "control-monitor max_bytes=%u", max);
+}
+
 /* Handles one request line; extra/nextra are the bytes read past it. */
 static void handle_line(conn *c, char *line, const char *extra, size_t nextra)
 {
@@ -490,16 +710,15 @@ static void handle_line(conn *c, char *line, const char *extra, size_t nextra)
     } else if (!strcmp(line, "membership") && !*args) {
         if (service_membership(ctl->svc, kv_line, &r) != 0)
             sb_printf(&r, "error WEFT_ERR_STATE membership is off (--no-membership)\n");
-    } else if (!strcmp(line, "connect") && *args && !strchr(args, ' ')) {
-        char why[320];
-        int rc = service_connect(ctl->svc, args, why, sizeof why);
-        if (rc == 0)
-            sb_printf(&r, "ok connecting %s\n", args);
-        else
-            sb_printf(&r, "error %s %s\n", weft_err_name(rc), why);
+    } else if (!strcmp(line, "connect") && *args) {
+        cmd_connect(c, args);
+        return;
+    } else if (!strcmp(line, "monitor")) {
+        cmd_monitor(c, args);
+        return;
     } else {
         sb_printf(&r, "error WEFT_ERR_INVAL unknown request (id, status, peers, stats, "
-                      "members, membership, send, connect)\n");
+                      "members, membership, send, connect, monitor)\n");
         log_line(LOG_WARN, "control-error reason=unknown-request");
     }
     conn_reply(c, &r);
@@ -529,8 +748,9 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->closing || nread == 0)
         return;
     if (nread < 0) {
-        /* The client hung up.  Mid-request that ends it; after it, the
-         * reply may still be on its way: libuv reports the failed write. */
+        /* The client hung up: whatever it asked is off (a waiting connect
+         * or send, a monitor).  After the request the reply may still be
+         * on its way: libuv reports the failed write. */
         if (c->state != ST_REPLY)
             conn_close(c);
         else
@@ -576,10 +796,29 @@ static void conn_check(uv_timer_t *t)
     uint64_t now = now_ms();
     if (c->closing)
         return;
-    if (now - c->io_ms >= CTL_IDLE_MS)
-        conn_drop(c, c->state == ST_REPLY ? "reply-unread" : "idle");
-    else if (c->state != ST_REPLY && now - c->accepted_ms >= CTL_REQUEST_MS)
-        conn_drop(c, "too-slow");
+    switch (c->state) {
+    case ST_LINE:
+    case ST_BODY:
+        if (now - c->io_ms >= CTL_IDLE_MS)
+            conn_drop(c, "idle");
+        else if (now - c->accepted_ms >= CTL_REQUEST_MS)
+            conn_drop(c, "too-slow");
+        break;
+    case ST_CONNECT:
+        if (now >= c->deadline_ms)
+            reply_error(c, WEFT_ERR_AGAIN, "%s: no outcome within %u ms (the handshake may still "
+                        "complete: see weftd's log)", c->target, c->wait_ms);
+        break;
+    case ST_SENDWAIT:
+        send_wait_check(c, now);
+        break;
+    case ST_MONITOR:
+    case ST_REPLY:
+        /* the client only reads: it must keep up */
+        if ((c->out_bytes || c->state == ST_REPLY) && now - c->io_ms >= CTL_IDLE_MS)
+            conn_drop(c, c->state == ST_REPLY ? "reply-unread" : "slow-reader");
+        break;
+    }
 }
 
 static void log_busy(control *ctl)
@@ -697,6 +936,14 @@ void control_close(control *c)
     uv_close((uv_handle_t *)&c->listener, listener_closed);
     if (c->bound)
         unlink(c->path);
-    for (conn *k = c->conns; k; k = k->next)
-        conn_close(k);
+    static const char end[] = "end reason=shutdown\n\n";
+    for (conn *k = c->conns; k; k = k->next) {
+        if (k->state == ST_MONITOR && !k->out_bytes && !k->closing) {
+            conn_detach(k);
+            k->state = ST_REPLY;
+            conn_write(k, end, sizeof end - 1, 1); /* closes once written */
+        } else {
+            conn_close(k);
+        }
+    }
 }

@@ -52,6 +52,24 @@ typedef struct boot_peer {
     uint32_t backoff_ms;
 } boot_peer;
 
+typedef struct up_peer {
+    weft_node_id id;
+    weft_addr addr;
+} up_peer;
+
+/* One `connect HOST:PORT`: resolving its name, or dialled and waiting for
+ * PEER_UP / HANDSHAKE_FAILED at addr when someone waits (fn). */
+typedef struct pending_connect {
+    struct pending_connect *next;
+    service *s;
+    uv_getaddrinfo_t req;
+    int resolving;
+    char spec[OPT_PEER_SPEC_MAX];
+    weft_addr addr;       /* family 0 until resolved */
+    svc_connect_fn fn;    /* NULL: nobody waits (or cancelled) */
+    void *ud;
+} pending_connect;
+
 typedef struct watcher {
     svc_watch_fn fn; /* NULL: removed during a dispatch, compacted after */
     void *ud;
@@ -71,8 +89,10 @@ struct service {
     boot_peer peers[OPT_PEERS_MAX];
     size_t npeers;
     /* established peers, from PEER_UP / PEER_DOWN */
-    weft_node_id *up_ids;
+    up_peer *up;
     size_t nup, up_cap;
+    /* control `connect`s: resolving, or dialled and awaited */
+    pending_connect *pending;
     /* --peers-file: re-read when its inode, size or mtime changes */
     struct stat pf_st;
     int pf_seen;
@@ -111,33 +131,36 @@ static const char *kind_name(uint32_t flags)
 static size_t up_find(const service *s, const weft_node_id *id)
 {
     for (size_t i = 0; i < s->nup; i++)
-        if (!memcmp(&s->up_ids[i], id, sizeof *id))
+        if (!memcmp(&s->up[i].id, id, sizeof *id))
             return i;
     return SIZE_MAX;
 }
 
-static void up_add(service *s, const weft_node_id *id)
+static void up_add(service *s, const weft_node_id *id, const weft_addr *addr)
 {
-    if (up_find(s, id) != SIZE_MAX)
+    size_t i = up_find(s, id);
+    if (i != SIZE_MAX) {
+        s->up[i].addr = *addr;
         return;
+    }
     if (s->nup == s->up_cap) {
         size_t cap = s->up_cap ? s->up_cap * 2 : 16;
-        weft_node_id *p = realloc(s->up_ids, cap * sizeof *p);
+        up_peer *p = realloc(s->up, cap * sizeof *p);
         if (!p) {
             log_line(LOG_ERROR, "out-of-memory what=peer-list");
             return;
         }
-        s->up_ids = p;
+        s->up = p;
         s->up_cap = cap;
     }
-    s->up_ids[s->nup++] = *id;
+    s->up[s->nup++] = (up_peer){*id, *addr};
 }
 
 static void up_remove(service *s, const weft_node_id *id)
 {
     size_t i = up_find(s, id);
     if (i != SIZE_MAX)
-        s->up_ids[i] = s->up_ids[--s->nup];
+        s->up[i] = s->up[--s->nup];
 }
 
 int service_watch(service *s, svc_watch_fn fn, void *ud)
@@ -199,10 +222,9 @@ static void retry_later(boot_peer *p)
     p->backoff_ms = p->backoff_ms * 2 > RETRY_MS_MAX ? RETRY_MS_MAX : p->backoff_ms * 2;
 }
 
-static void log_message(const weft_event *ev, const char *id)
+static void log_message(const weft_event *ev, const char *id, char hh[65])
 {
     uint8_t h[crypto_hash_sha256_BYTES];
-    char hh[2 * crypto_hash_sha256_BYTES + 1];
     crypto_hash_sha256(h, ev->data, ev->len);
     text_hex(h, sizeof h, hh);
     /* Short printable text is shown (quoted, last on the line) so a human
@@ -218,10 +240,55 @@ static void log_message(const weft_event *ev, const char *id)
              (unsigned)(ev->flags & WEFT_SEND_PRIO_MASK), kind_name(ev->flags), hh, text);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Control `connect`s                                                      */
+
+static void pending_unlink(service *s, pending_connect *pc)
+{
+    for (pending_connect **pp = &s->pending; *pp; pp = &(*pp)->next)
+        if (*pp == pc) {
+            *pp = pc->next;
+            return;
+        }
+}
+
+/* Reports the outcome to whoever waits and forgets the request. */
+static void pending_finish(service *s, pending_connect *pc, const svc_connect_result *r)
+{
+    pending_unlink(s, pc);
+    svc_connect_fn fn = pc->fn;
+    void *ud = pc->ud;
+    free(pc);
+    if (fn)
+        fn(ud, r);
+}
+
+/* A session came up at, or a handshake failed with, an address some
+ * `connect` waits for. */
+static void connects_settle(service *s, const svc_event *ev)
+{
+    for (pending_connect *pc = s->pending, *next; pc; pc = next) {
+        next = pc->next;
+        if (pc->resolving || !weft_addr_eq(&pc->addr, &ev->addr))
+            continue;
+        char why[200], a[WEFT_ADDR_STRLEN];
+        svc_connect_result r = {.rc = ev->type == SVC_EV_PEER_UP ? 0 : ev->error,
+                                .id = ev->id, .addr = ev->addr, .why = why};
+        text_addr(&ev->addr, a);
+        snprintf(why, sizeof why, "the handshake with %s failed: %s (%s)", a,
+                 weft_err_name(ev->error),
+                 ev->error == WEFT_ERR_UNREACHABLE ? "no answer: is a node listening there, "
+                                                     "with the same network key?"
+                                                   : weft_strerror(ev->error));
+        pending_finish(s, pc, &r);
+        next = s->pending; /* the callback may have cancelled others */
+    }
+}
+
 static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
 {
     service *s = ud;
-    char id[WEFT_ID_SHORT_LEN], full[WEFT_ID_HEX_LEN], addr[WEFT_ADDR_STRLEN];
+    char id[WEFT_ID_SHORT_LEN], full[WEFT_ID_HEX_LEN], addr[WEFT_ADDR_STRLEN], sha[65];
     weft_id_short(&ev->peer, id);
     text_addr(&ev->addr, addr);
     boot_peer *p = peer_by_addr(s, &ev->addr);
@@ -231,7 +298,7 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
     case WEFT_EV_PEER_UP:
         weft_id_hex(&ev->peer, full);
         log_line(LOG_INFO, "peer-up id=%s addr=%s id_full=%s", id, addr, full);
-        up_add(s, &ev->peer);
+        up_add(s, &ev->peer, &ev->addr);
         if (p) {
             p->up = 1;
             p->trying = 0;
@@ -255,7 +322,8 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
         se.type = SVC_EV_HANDSHAKE_FAILED;
         break;
     case WEFT_EV_MESSAGE:
-        log_message(ev, id);
+        log_message(ev, id, sha);
+        se.sha256_hex = sha;
         se.type = SVC_EV_MESSAGE;
         se.data = ev->data;
         se.len = ev->len;
@@ -284,6 +352,8 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
         return;
     }
     dispatch(s, &se);
+    if (se.type == SVC_EV_PEER_UP || se.type == SVC_EV_HANDSHAKE_FAILED)
+        connects_settle(s, &se);
     (void)node;
 }
 
@@ -658,7 +728,7 @@ static void handle_closed(uv_handle_t *h)
 {
     service *s = h->data;
     if (--s->handles_open == 0) {
-        free(s->up_ids);
+        free(s->up);
         free(s);
     }
 }
@@ -668,7 +738,7 @@ static void on_node_closed(weft_uv_node *node, void *ud)
     service *s = ud;
     s->node = NULL;
     if (--s->handles_open == 0) {
-        free(s->up_ids);
+        free(s->up);
         free(s);
     }
     (void)node;
@@ -845,6 +915,16 @@ void service_close(service *s)
     s->closing = 1;
     s->nwatchers = 0;
     wipe_keys(s);
+    for (pending_connect *pc = s->pending, *next; pc; pc = next) {
+        next = pc->next;
+        pc->fn = NULL;
+        if (pc->resolving) {
+            uv_cancel((uv_req_t *)&pc->req); /* on_resolved frees it */
+        } else {
+            pending_unlink(s, pc);
+            free(pc);
+        }
+    }
     if (s->disc)
         weft_discovery_close(s->disc);
     s->disc = NULL;
@@ -881,7 +961,7 @@ void service_each_peer(service *s, svc_peer_fn fn, void *ud)
     weft_engine *e = weft_uv_node_engine(s->node);
     for (size_t i = 0; i < s->nup; i++) {
         weft_peer_info pi;
-        if (weft_engine_peer_info(e, &s->up_ids[i], &pi) != 0)
+        if (weft_engine_peer_info(e, &s->up[i].id, &pi) != 0)
             continue;
         svc_peer p = {.id = pi.id, .addr = pi.addr, .established = pi.established,
                       .srtt_us = pi.srtt_us, .rttvar_us = pi.rttvar_us,
@@ -993,9 +1073,9 @@ int service_find_peer(service *s, const char *hex, weft_node_id *out, char *why,
     int found = 0;
     for (size_t i = 0; i < s->nup; i++) {
         char h[WEFT_ID_HEX_LEN];
-        weft_id_hex(&s->up_ids[i], h);
+        weft_id_hex(&s->up[i].id, h);
         if (!strncmp(h, hex, l)) {
-            *out = s->up_ids[i];
+            *out = s->up[i].id;
             found++;
         }
     }
@@ -1040,14 +1120,157 @@ int service_send(service *s, const weft_node_id *to, const void *data, size_t le
     return 0;
 }
 
-int service_connect(service *s, const char *hostport, char *why, size_t cap)
+/* A socket of this address family is open. */
+static int have_family(service *s, int family)
+{
+    for (size_t i = 0; i < weft_uv_node_listen_count(s->node); i++) {
+        weft_addr a;
+        if (weft_uv_node_local_addr(s->node, i, &a) == 0 && a.family == family)
+            return 1;
+    }
+    return 0;
+}
+
+/* Dials pc->addr; reports at once when a session is up already or the
+ * dial fails, else leaves pc waiting (or frees it when nobody waits). */
+static void pending_dial(service *s, pending_connect *pc)
+{
+    char a[WEFT_ADDR_STRLEN], why[200];
+    text_addr(&pc->addr, a);
+    for (size_t i = 0; i < s->nup; i++)
+        if (weft_addr_eq(&s->up[i].addr, &pc->addr)) {
+            svc_connect_result r = {.id = s->up[i].id, .addr = pc->addr, .already = 1};
+            pending_finish(s, pc, &r);
+            return;
+        }
+    int rc = have_family(s, pc->addr.family) ? weft_uv_node_connect_addr(s->node, &pc->addr)
+                                              : WEFT_ERR_INVAL;
+    log_line(LOG_DEBUG, "connect addr=%s rc=%s", a, rc ? weft_err_name(rc) : "0");
+    if (rc != 0) {
+        snprintf(why, sizeof why, rc == WEFT_ERR_INVAL ? "no --listen socket of the family of %s"
+                                                       : "cannot dial %s: %s",
+                 a, weft_strerror(rc));
+        svc_connect_result r = {.rc = rc, .addr = pc->addr, .why = why};
+        pending_finish(s, pc, &r);
+        return;
+    }
+    if (!pc->fn) {
+        pending_unlink(s, pc);
+        free(pc);
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    pending_connect *pc = req->data;
+    service *s = pc->s;
+    pc->resolving = 0;
+    if (s->closing) {
+        pending_unlink(s, pc);
+        free(pc);
+        uv_freeaddrinfo(res);
+        if (--s->handles_open == 0) {
+            free(s->up);
+            free(s);
+        }
+        return;
+    }
+    s->handles_open--;
+    weft_addr a = {0};
+    for (struct addrinfo *ai = status == 0 ? res : NULL; ai && !a.family; ai = ai->ai_next)
+        if (weft_uv_addr_from_sockaddr(&a, ai->ai_addr) != 0 || !have_family(s, a.family))
+            a.family = 0;
+    uv_freeaddrinfo(res);
+    if (!a.family) {
+        char name[OPT_PEER_SPEC_MAX], why[OPT_PEER_SPEC_MAX + 120];
+        text_clean(pc->spec, strlen(pc->spec), name, sizeof name);
+        snprintf(why, sizeof why, status ? "%s does not resolve: %s"
+                                         : "%s resolves to no address of a family this node "
+                                           "listens on%s",
+                 name, status ? uv_strerror(status) : "");
+        log_line(LOG_INFO, "handshake-failed addr=- reason=WEFT_ERR_NOT_FOUND name=%s", name);
+        svc_event se = {.type = SVC_EV_HANDSHAKE_FAILED, .name = "handshake-failed",
+                        .error = WEFT_ERR_NOT_FOUND};
+        dispatch(s, &se);
+        svc_connect_result r = {.rc = WEFT_ERR_NOT_FOUND, .why = why};
+        pending_finish(s, pc, &r);
+        return;
+    }
+    uint16_t port = pc->addr.port;
+    pc->addr = a;
+    pc->addr.port = port;
+    pending_dial(s, pc);
+}
+
+int service_connect(service *s, const char *hostport, svc_connect_fn fn, void *ud, char *why,
+                    size_t cap)
 {
     char host[256];
     uint16_t port;
     if (split_hostport(hostport, host, &port, why, cap) != 0)
         return WEFT_ERR_INVAL;
-    int rc = weft_uv_node_connect(s->node, hostport);
-    if (rc != 0)
-        snprintf(why, cap, "%s", weft_strerror(rc));
-    return rc;
+    pending_connect *pc = calloc(1, sizeof *pc);
+    if (!pc) {
+        snprintf(why, cap, "out of memory");
+        return WEFT_ERR_NOMEM;
+    }
+    pc->s = s;
+    pc->fn = fn;
+    pc->ud = ud;
+    snprintf(pc->spec, sizeof pc->spec, "%s", hostport);
+    pc->next = s->pending;
+    s->pending = pc;
+    if (weft_addr_parse(&pc->addr, hostport) == 0) {
+        if (!have_family(s, pc->addr.family)) {
+            snprintf(why, cap, "no --listen socket of the family of %s", hostport);
+            pending_unlink(s, pc);
+            free(pc);
+            return WEFT_ERR_INVAL;
+        }
+        pending_dial(s, pc);
+        return 0;
+    }
+    if (host[0] == '[') {
+        snprintf(why, cap, "'%s': not an IPv6 address", hostport);
+        pending_unlink(s, pc);
+        free(pc);
+        return WEFT_ERR_INVAL;
+    }
+    pc->addr.port = port;
+    pc->req.data = pc;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+    int rc = uv_getaddrinfo(s->loop, &pc->req, on_resolved, host, NULL, &hints);
+    if (rc != 0) {
+        snprintf(why, cap, "cannot resolve %s: %s", host, uv_strerror(rc));
+        pending_unlink(s, pc);
+        free(pc);
+        return WEFT_ERR_INVAL;
+    }
+    pc->resolving = 1;
+    s->handles_open++; /* the service outlives the resolution */
+    return 0;
+}
+
+void service_connect_cancel(service *s, void *ud)
+{
+    for (pending_connect *pc = s->pending, *next; pc; pc = next) {
+        next = pc->next;
+        if (pc->ud != ud || !pc->fn)
+            continue;
+        pc->fn = NULL;
+        if (!pc->resolving) { /* dialled: nothing left to do for it */
+            pending_unlink(s, pc);
+            free(pc);
+        }
+    }
+}
+
+int service_peer_backlog(service *s, const weft_node_id *id, uint64_t *queued_bytes)
+{
+    weft_peer_info pi;
+    if (up_find(s, id) == SIZE_MAX ||
+        weft_engine_peer_info(weft_uv_node_engine(s->node), id, &pi) != 0 || !pi.established)
+        return WEFT_ERR_NO_PEER;
+    *queued_bytes = pi.queued_bytes;
+    return 0;
 }

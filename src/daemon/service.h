@@ -130,9 +130,37 @@ int service_find_peer(service *s, const char *hex, weft_node_id *out, char *why,
 int service_send(service *s, const weft_node_id *to, const void *data, size_t len, int prio,
                  uint32_t kind, char sha256_hex[65], char *why, size_t cap);
 
-/* Starts a session with HOST:PORT (numeric, or a name resolved at once,
- * blocking: see service.c).  Returns 0 or an error with why. */
-int service_connect(service *s, const char *hostport, char *why, size_t cap);
+/* The outcome of a service_connect someone waits for. */
+typedef struct svc_connect_result {
+    int rc;             /* 0: a session with addr is up; else why not (WEFT_ERR_*) */
+    weft_node_id id;    /* rc == 0: the node at addr */
+    weft_addr addr;     /* the address dialled; family 0 when the name did not resolve */
+    int already;        /* rc == 0: the session was up before the request */
+    const char *why;    /* rc != 0: a sentence */
+} svc_connect_result;
+typedef void (*svc_connect_fn)(void *ud, const svc_connect_result *r);
+
+/*
+ * Starts a session with HOST:PORT (port 1-65535).  A numeric address is
+ * dialled at once; a name is resolved off the loop (uv_getaddrinfo) and
+ * the first address of a family we have a socket for is dialled; a name
+ * that does not resolve is logged `handshake-failed addr=- reason=
+ * WEFT_ERR_NOT_FOUND`.  With fn, fn(ud, result) is called exactly once --
+ * when a session with that address is up (at once when it already was),
+ * when its handshake fails, or when the name does not resolve -- unless
+ * service_connect_cancel(s, ud) comes first; it may be called before
+ * service_connect returns.  Returns 0, or an error with why (bad HOST:PORT,
+ * no socket of that family, ...) and then fn is not called.
+ */
+int service_connect(service *s, const char *hostport, svc_connect_fn fn, void *ud, char *why,
+                    size_t cap);
+/* Nobody waits for ud's connects any more (the dial itself goes on). */
+void service_connect_cancel(service *s, void *ud);
+
+/* What is still unacknowledged to a peer: 0 with *queued_bytes (the
+ * messages queued and not yet acknowledged; 0 = everything sent so far
+ * has been acknowledged), or WEFT_ERR_NO_PEER when there is no session. */
+int service_peer_backlog(service *s, const weft_node_id *id, uint64_t *queued_bytes);
 
 /* --- events -------------------------------------------------------------- */
 
@@ -150,6 +178,7 @@ typedef struct svc_event {
     size_t len;
     int prio;                   /* MESSAGE */
     const char *kind;           /* MESSAGE: ordered|unordered|unreliable */
+    const char *sha256_hex;     /* MESSAGE: of data, 64 hex digits */
     const char *member_name;    /* MEMBER: NUL-terminated, peer-supplied */
     uint32_t incarnation;       /* MEMBER */
 } svc_event;

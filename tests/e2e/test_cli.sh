@@ -168,10 +168,11 @@ expect 0 '^pkts_in=' "$WEFT" stats --data-dir "${DIR[d]}"
 # connect by name (resolved with uv_getaddrinfo; localhost may give ::1
 # first, which d has no socket for: the IPv4 answer must be used)
 start_node e --network-key "$T/net.key" || fail "start e"
-expect 0 "^ok connecting localhost:${PORT[e]}" "$WEFT" connect "localhost:${PORT[e]}" --data-dir "${DIR[d]}"
+expect 0 "^ok peer-up id=${ID[e]} addr=127.0.0.1:${PORT[e]} already=0" "$WEFT" connect "localhost:${PORT[e]}" --data-dir "${DIR[d]}"
 wait_for "${LOG[d]}" "${LP}peer-up id=$(short e) addr=127.0.0.1:${PORT[e]} " 15 || fail "connect by name: no session"
 expect 0 "^peer id=${ID[e]} addr=127.0.0.1:${PORT[e]} established=1" "$WEFT" peers --data-dir "${DIR[d]}"
-expect 0 '^ok connecting' "$WEFT" connect "no-such-host.invalid:1" --data-dir "${DIR[d]}"
+expect 1 'WEFT_ERR_NOT_FOUND no-such-host.invalid:1 does not resolve' "$WEFT" connect "no-such-host.invalid:1" --data-dir "${DIR[d]}"
+expect 0 '^ok connecting no-such-host.invalid:1' "$WEFT" connect "no-such-host.invalid:1" --timeout 0 --data-dir "${DIR[d]}"
 wait_for "${LOG[d]}" "${LP}handshake-failed addr=- reason=WEFT_ERR_NOT_FOUND" 30 || fail "unresolvable name not reported"
 stop_node e || fail "e exit status"
 wait_for "${LOG[d]}" "${LP}peer-down id=$(short e) .*reason=WEFT_ERR_PEER_CLOSED" 15 || fail "graceful close not seen as PEER_CLOSED"
