@@ -67,14 +67,14 @@ int cli_request(const char *path, const char *line, cli_reply_fn fmt);
 
 /* output.c: --json.  json_object prints `key=value` lines (or tokens) as
  * one object, json_records the `WORD key=value ...` lines as an array of
- * objects, json_event_line one `word key=value ...` line as an object with
- * "event": word; json_fields the members of an object (first: no leading
- * comma).  json_string escapes n bytes. */
+ * objects, json_word_line one `word key=value ...` line as an object with
+ * key: word (closed with "}\n" when close); json_fields the members of an
+ * object (first: no leading comma).  json_string escapes n bytes. */
 void json_string(FILE *f, const char *s, size_t n);
 int json_fields(FILE *f, const char *s, int first);
 int json_object(char *body);
 int json_records(char *body, const char *word);
-int json_event_line(FILE *f, const char *line);
+void json_word_line(FILE *f, const char *key, const char *line, int close);
 
 /* Parses SECONDS (0..3600, decimals allowed) into milliseconds; -1 when
  * bad. */

@@ -66,68 +66,51 @@ static void text_quoted(const uint8_t *b, size_t n)
     putchar('"');
 }
 
-/* `message ... data=<base64>` with the payload as text=... or base64=... */
-static void print_message(char *line)
+/*
+ * A `message ... data=<base64>` line: cuts data= (it is last) off the line
+ * and prints the fields, then the payload as text when every byte is
+ * printable, else as base64 -- as key=value or, with json, as one object.
+ */
+static void print_message(char *line, int json)
 {
     size_t dl;
     const char *data = field(line, "data", &dl);
     uint8_t *bin = malloc(dl + 1);
     size_t bl = 0;
-    int ok = data && bin &&
-             sodium_base642bin(bin, dl + 1, data, dl, NULL, &bl, NULL,
-                               sodium_base64_VARIANT_ORIGINAL) == 0;
-    char *end = data ? (char *)data - 5 : line + strlen(line); /* data= is last */
-    if (end > line && end[-1] == ' ')
-        end--;
-    *end = 0;
-    fputs(line, stdout);
-    if (ok && printable(bin, bl)) {
-        fputs(" text=", stdout);
-        text_quoted(bin, bl);
-    } else {
-        printf(" base64=%.*s", (int)dl, data ? data : "");
-    }
-    putchar('\n');
-    free(bin);
-}
-
-static void print_message_json(char *line)
-{
-    size_t dl;
-    const char *data = field(line, "data", &dl);
-    uint8_t *bin = malloc(dl + 1);
-    size_t bl = 0;
-    int ok = data && bin &&
-             sodium_base642bin(bin, dl + 1, data, dl, NULL, &bl, NULL,
-                               sodium_base64_VARIANT_ORIGINAL) == 0;
+    int text = data && bin &&
+               sodium_base642bin(bin, dl + 1, data, dl, NULL, &bl, NULL,
+                                 sodium_base64_VARIANT_ORIGINAL) == 0 &&
+               printable(bin, bl);
     char *end = data ? (char *)data - 5 : line + strlen(line);
     if (end > line && end[-1] == ' ')
         end--;
     *end = 0;
-    size_t wl = strcspn(line, " ");
-    fputs("{\"event\":", stdout);
-    json_string(stdout, line, wl);
-    json_fields(stdout, line + wl, 0);
-    if (ok && printable(bin, bl)) {
-        fputs(",\"text\":", stdout);
-        json_string(stdout, (const char *)bin, bl);
+    if (!data)
+        data = "";
+    if (json) {
+        json_word_line(stdout, "event", line, 0);
+        fputs(text ? ",\"text\":" : ",\"base64\":", stdout);
+        json_string(stdout, text ? (const char *)bin : data, text ? bl : dl);
+        fputs("}\n", stdout);
     } else {
-        fputs(",\"base64\":", stdout);
-        json_string(stdout, data ? data : "", dl);
+        fputs(line, stdout);
+        if (text) {
+            fputs(" text=", stdout);
+            text_quoted(bin, bl);
+        } else {
+            printf(" base64=%.*s", (int)dl, data);
+        }
+        putchar('\n');
     }
-    fputs("}\n", stdout);
     free(bin);
 }
 
 static void print_event(char *line, int json)
 {
     if (!strncmp(line, "message ", 8)) {
-        if (json)
-            print_message_json(line);
-        else
-            print_message(line);
+        print_message(line, json);
     } else if (json) {
-        json_event_line(stdout, line);
+        json_word_line(stdout, "event", line, 1);
     } else {
         puts(line);
     }

@@ -36,12 +36,7 @@ static int check_hostport(const char *s)
 static int ok_json(char *body)
 {
     body[strcspn(body, "\n")] = 0;
-    const char *p = !strncmp(body, "ok ", 3) ? body + 3 : body;
-    size_t wl = strcspn(p, " ");
-    fputs("{\"result\":", stdout);
-    json_string(stdout, p, wl);
-    json_fields(stdout, p + wl, 0);
-    fputs("}\n", stdout);
+    json_word_line(stdout, "result", !strncmp(body, "ok ", 3) ? body + 3 : body, 1);
     return EXIT_OK;
 }
 

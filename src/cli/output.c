@@ -176,12 +176,14 @@ int json_records(char *body, const char *word)
     return EXIT_OK;
 }
 
-int json_event_line(FILE *f, const char *line)
+void json_word_line(FILE *f, const char *key, const char *line, int close)
 {
     size_t wl = strcspn(line, " \n");
-    fputs("{\"event\":", f);
+    fputc('{', f);
+    json_string(f, key, strlen(key));
+    fputc(':', f);
     json_string(f, line, wl);
     json_fields(f, line + wl, 0);
-    fputs("}\n", f);
-    return EXIT_OK;
+    if (close)
+        fputs("}\n", f);
 }

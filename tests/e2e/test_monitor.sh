@@ -92,14 +92,16 @@ wait_for "${LOG[b]}" "peer-up id=$(short a) " 15 || fail "b did not reconnect"
 echo "ok: send --wait: delivered; timeout says what is queued; session down reported"
 
 # --- 4. a monitor that does not read ---------------------------------------------------------
-python3 - "${DIR[a]}/weftd.sock" >"$T/slow.out" 2>&1 <<'PY' &
-import socket, sys, time
+python3 - "${DIR[a]}/weftd.sock" "$T/go" >"$T/slow.out" 2>&1 <<'PY' &
+import os, socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(sys.argv[1]); s.sendall(b"monitor max=1048576\n")
 print("monitoring", flush=True)
-s.settimeout(60)
-time.sleep(1)
+t0 = time.time()
+while not os.path.exists(sys.argv[2]) and time.time() - t0 < 40:
+    time.sleep(0.05)          # reads nothing until the shell saw the drop
+s.settimeout(10)
 try:
     while s.recv(1 << 20):    # now drain: the daemon must have closed us
         pass
@@ -111,7 +113,8 @@ SLOW=$!
 wait_for "$T/slow.out" '^monitoring' 5 || fail "slow monitor did not start"
 head -c $((1 << 20)) /dev/urandom >"$T/1m.bin"
 for i in 1 2 3 4 5 6 7 8 9 10 11 12; do ctl b send "$(short a)" "$T/1m.bin" >/dev/null || fail "send 1 MiB #$i"; done
-wait_for "${LOG[a]}" 'control-drop reason=slow-reader state=monitor' 20 || fail "the monitor that does not read was not dropped"
+wait_for "${LOG[a]}" 'control-drop reason=slow-reader state=monitor' 20 || { touch "$T/go"; fail "the monitor that does not read was not dropped"; }
+touch "$T/go"
 wait "$SLOW"; grep -q '^closed' "$T/slow.out" || fail "slow monitor: $(cat "$T/slow.out")"
 "$WEFT" stats --data-dir "${DIR[a]}" >/dev/null || fail "a does not answer after the slow monitor"
 echo "ok: a monitor that does not read is dropped"
