@@ -42,6 +42,7 @@
 #define LEAVE_GRACE_MS 300        /* time the leave gets to go out */
 #define WATCHERS_MAX 64           /* monitors and waiters of the front ends */
 #define WRONG_KEY_LOG_MS 10000    /* wrong-network-key lines at most this often */
+#define DUP_NAME_WARNED_MAX 16    /* members warned about for sharing our name */
 
 typedef struct boot_peer {
     const char *spec; /* as given (points into the options) */
@@ -111,6 +112,9 @@ struct service {
     /* handshakes from another mesh: drop_wrong_mesh as last logged */
     uint64_t wrong_mesh_logged, wrong_mesh_log_ms;
     int wrong_mesh_ever_logged;
+    /* members already named in a duplicate-name warning */
+    weft_node_id dup_warned[DUP_NAME_WARNED_MAX];
+    size_t ndup_warned;
 };
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
@@ -285,6 +289,41 @@ static void connects_settle(service *s, const svc_event *ev)
     }
 }
 
+/*
+ * Names are metadata, not identity, so two nodes may carry the same one;
+ * but an operator who gave --name meant it to pick one node.  Warn once
+ * per member that shows up with our name: `duplicate-name name=X
+ * ids=<ours>,<theirs>...` (every live member of that name).
+ */
+static void duplicate_name_check(service *s, const weft_event *ev)
+{
+    const char *ours = s->o->name;
+    weft_engine *e = weft_uv_node_engine(s->node);
+    if (!ours[0] || strncmp(ev->name, ours, sizeof ev->name) ||
+        !memcmp(&ev->peer, weft_engine_id(e), sizeof ev->peer))
+        return;
+    for (size_t i = 0; i < s->ndup_warned; i++)
+        if (!memcmp(&s->dup_warned[i], &ev->peer, sizeof ev->peer))
+            return;
+    if (s->ndup_warned < DUP_NAME_WARNED_MAX)
+        s->dup_warned[s->ndup_warned++] = ev->peer;
+    char ids[DUP_NAME_WARNED_MAX * 18 + 20] = "";
+    size_t l = 0, n = weft_engine_member_count(e), shown = 0;
+    for (size_t i = 0; i < n && shown < DUP_NAME_WARNED_MAX; i++) {
+        weft_member m;
+        if (weft_engine_member_at(e, i, &m) != 0 || m.name_len != strlen(ours) ||
+            memcmp(m.name, ours, m.name_len) ||
+            (m.state != WEFT_MEMBER_ALIVE && m.state != WEFT_MEMBER_SUSPECT))
+            continue;
+        char id[WEFT_ID_SHORT_LEN];
+        weft_id_short(&m.id, id);
+        l += (size_t)snprintf(ids + l, sizeof ids - l, "%s%s", l ? "," : "", id);
+        shown++;
+    }
+    log_line(LOG_WARN, "duplicate-name name=%s ids=%s (several nodes carry this --name)", ours,
+             ids);
+}
+
 static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
 {
     service *s = ud;
@@ -345,6 +384,9 @@ static void on_event(weft_uv_node *node, const weft_event *ev, void *ud)
         se.type = SVC_EV_MEMBER;
         se.member_name = ev->name;
         se.incarnation = ev->incarnation;
+        if (ev->type == WEFT_EV_MEMBER_JOINED || ev->type == WEFT_EV_MEMBER_UPDATED ||
+            ev->type == WEFT_EV_MEMBER_REJOINED)
+            duplicate_name_check(s, ev);
         break;
     }
     default:
