@@ -312,11 +312,12 @@ int options_finish(weftd_options *o, char *err, size_t cap)
         return fail(err, cap, "--data-dir DIR is required");
     if (!o->network_key_file[0] == !o->have_passphrase)
         return fail(err, cap, "exactly one of --network-key FILE or --network-passphrase P is required");
-    if (!o->control[0]) {
-        if (strlen(o->data_dir) + strlen("/weftd.sock") >= sizeof o->control)
-            return fail(err, cap, "DATA_DIR too long for the default control socket path; use "
-                                  "--control: %s", o->data_dir);
-        snprintf(o->control, sizeof o->control, "%s/weftd.sock", o->data_dir);
+    if (!o->control[0] &&
+        snprintf(o->control, sizeof o->control, "%.*s/weftd.sock", (int)sizeof o->control,
+                 o->data_dir) >= (int)sizeof o->control) {
+        o->control[0] = 0;
+        return fail(err, cap, "DATA_DIR too long for the default control socket path; use "
+                              "--control: %s", o->data_dir);
     }
     return 0;
 }
