@@ -26,7 +26,7 @@ echo "== waiting for sessions (each node must see the other two)"
 for n in alpha beta gamma; do
   for m in alpha beta gamma; do
     [ "$n" = "$m" ] && continue
-    wait_for "${LOG[$n]}" "^peer-up id=$(short "$m") " 15 || fail "$n has no session with $m"
+    wait_for "${LOG[$n]}" "${LP}peer-up id=$(short "$m") " 15 || fail "$n has no session with $m"
   done
 done
 echo "   all 3 sessions up"
@@ -51,7 +51,7 @@ CHECKS+=("gamma alpha $(printf %s "urgent: battery low" | sha256sum | cut -d' ' 
 echo "== verifying delivery by sha256 in the receivers' logs"
 for c in "${CHECKS[@]}"; do
   read -r from to h len what <<<"$c"
-  wait_for "${LOG[$to]}" "^message from=$(short "$from") len=$len .*sha256=$h" 30 \
+  wait_for "${LOG[$to]}" "${LP}message from=$(short "$from") len=$len .*sha256=$h" 30 \
     || fail "$what of $len bytes $from -> $to not delivered (sha256 $h)"
   printf '   %-6s -> %-6s %8d bytes  sha256=%s..  OK\n' "$from" "$to" "$len" "${h:0:16}"
 done
@@ -63,22 +63,22 @@ ctl alpha stats | grep -E '^(pkts_in|pkts_out|msgs_delivered|retransmits|handsha
 
 echo "== membership: weft members (as seen by alpha; SWIM + Lifeguard, no session needed)"
 for m in beta gamma; do
-  wait_for "${LOG[alpha]}" "^member-joined id=$(short "$m") name=$m " 15 || fail "alpha never saw $m join the membership"
+  wait_for "${LOG[alpha]}" "${LP}member-joined id=$(short "$m") name=$m " 15 || fail "alpha never saw $m join the membership"
 done
 ctl alpha members || fail "weft members"
 echo "== a node joining: delta (--peers-file with alpha's address, no session)"
 echo "127.0.0.1:${PORT[alpha]}  # bootstrap" >"$WEFT_TMP/peers.txt"
 start_node delta "${K[@]}" --peers-file "$WEFT_TMP/peers.txt" --status active --tag role=sensor --tag battery=42 || fail "start delta"
 for n in alpha beta gamma; do
-  wait_for "${LOG[$n]}" "^member-joined id=$(short delta) name=delta " 15 || fail "$n did not see delta join"
-  echo "   $n: $(grep -m1 "^member-joined id=$(short delta) " "${LOG[$n]}")"
+  wait_for "${LOG[$n]}" "${LP}member-joined id=$(short delta) name=delta " 15 || fail "$n did not see delta join"
+  echo "   $n: $(grep -m1 "${LP}member-joined id=$(short delta) " "${LOG[$n]}")"
 done
 ctl beta members || fail "weft members"
 echo "== a node leaving: delta gets SIGTERM (graceful leave)"
 stop_node delta || fail "delta did not exit 0"
 for n in alpha beta gamma; do
-  wait_for "${LOG[$n]}" "^member-left id=$(short delta) " 15 || fail "$n did not see delta leave"
-  echo "   $n: $(grep -m1 "^member-left id=$(short delta) " "${LOG[$n]}")"
+  wait_for "${LOG[$n]}" "${LP}member-left id=$(short delta) " 15 || fail "$n did not see delta leave"
+  echo "   $n: $(grep -m1 "${LP}member-left id=$(short delta) " "${LOG[$n]}")"
 done
 ctl gamma members || fail "weft members"
 echo "== weft membership (gamma, excerpt)"
@@ -88,13 +88,13 @@ echo "== stopping nodes (SIGTERM)"
 for n in gamma beta alpha; do
   stop_node "$n"; rc=$?
   [ $rc -eq 0 ] || fail "$n exited with $rc after SIGTERM"
-  grep -q '^stopped' "${LOG[$n]}" || fail "$n did not log 'stopped'"
+  grep -q "${LP}stopped" "${LOG[$n]}" || fail "$n did not log 'stopped'"
 done
 
 echo
 echo "== summary"
 for n in alpha beta gamma; do
-  echo "   $n ${ID[$n]:0:16}.. sessions=$(count_lines "${LOG[$n]}" '^peer-up ') messages-in=$(count_lines "${LOG[$n]}" '^message ')"
+  echo "   $n ${ID[$n]:0:16}.. sessions=$(count_lines "${LOG[$n]}" "${LP}peer-up ") messages-in=$(count_lines "${LOG[$n]}" "${LP}message ")"
 done
 for m in beta gamma; do
   rtt=$(grep -E "^peer id=${ID[$m]} " "$WEFT_TMP/alpha.peers" | grep -oE 'srtt_us=[0-9]+' | cut -d= -f2)

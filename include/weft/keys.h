@@ -10,8 +10,11 @@
  * shared by every node of a mesh) is a file of 64 hex characters.
  *
  * Key files must be private: a file readable or writable by group or
- * others is refused with WEFT_ERR_KEY_PERMS (as ssh does), rather than
- * silently used.  New files are written atomically (temporary file in the
+ * others, or owned by another user (root aside), is refused with
+ * WEFT_ERR_KEY_PERMS (as ssh does), rather than silently used; so is a
+ * data directory that another user owns or that group or others may
+ * write.  After any failure weft_keys_last_error() says what was wrong
+ * with which path, and how to fix it.  New files are written atomically (temporary file in the
  * same directory, fsync, then link into place, then fsync the directory),
  * with mode 0600, so a crash never leaves a half-written key.
  */
@@ -38,7 +41,9 @@ extern "C" {
  * Lines starting with '#' and blank lines are ignored when loading.
  * Returns 0,
  *   WEFT_ERR_INVAL      a NULL argument or a path too long,
- *   WEFT_ERR_KEY_PERMS  the file is readable/writable by group or others,
+ *   WEFT_ERR_KEY_PERMS  the file is readable/writable by group or others
+ *                       or owned by another user; or data_dir is owned by
+ *                       another user or writable by group or others,
  *   WEFT_ERR_CORRUPT    the file is not one line of 64 hex chars (plus
  *                       comments), is too big, or is not a regular file,
  *   WEFT_ERR_IO         any other file system error.
@@ -48,11 +53,25 @@ WEFT_EXTERN int weft_identity_load_or_create(const char *data_dir, uint8_t secre
                                  weft_node_id *id, int *created);
 
 /*
+ * Checks that dir is a directory this user (or root) owns and that group
+ * and others cannot write.  Returns 0, WEFT_ERR_NOT_FOUND, WEFT_ERR_IO
+ * (not a directory, or stat failed), WEFT_ERR_KEY_PERMS or WEFT_ERR_INVAL.
+ */
+int weft_private_dir_check(const char *dir);
+
+/* The last failure of a function of this header as one sentence: the
+ * path, what is wrong and, where there is one, the command that fixes it
+ * ("DIR has mode 0770: its group may write in it and replace the identity
+ * key; fix: chmod 700 DIR").  Static buffer, not thread-safe. */
+const char *weft_keys_last_error(void);
+
+/*
  * Loads a network key: 64 hex chars; whitespace anywhere and '#' comment
  * lines are tolerated.  Returns 0,
  *   WEFT_ERR_INVAL      NULL argument,
  *   WEFT_ERR_NOT_FOUND  the file does not exist,
- *   WEFT_ERR_KEY_PERMS  readable/writable by group or others,
+ *   WEFT_ERR_KEY_PERMS  readable/writable by group or others, or owned
+ *                       by another user,
  *   WEFT_ERR_CORRUPT    not exactly 64 hex chars, too big, not a file,
  *   WEFT_ERR_IO         other file system errors.
  * key is zeroed on failure.

@@ -873,8 +873,9 @@ int weft_uv_node_connect(weft_uv_node *n, const char *hostport)
         return WEFT_ERR_STATE;
     weft_addr a;
     if (weft_addr_parse(&a, hostport) == 0)
-        return weft_uv_node_connect_addr(n, &a);
-    /* host:port with a name: split at the last colon. */
+        return a.port ? weft_uv_node_connect_addr(n, &a) : WEFT_ERR_INVAL;
+    /* host:port with a name: split at the last colon.  The port is checked
+     * here: getaddrinfo would take 70000 and wrap it to 4464. */
     const char *colon = strrchr(hostport, ':');
     if (!colon || colon == hostport || strlen(colon + 1) == 0 ||
         strlen(colon + 1) > 5 || (size_t)(colon - hostport) >= 256)
@@ -883,9 +884,14 @@ int weft_uv_node_connect(weft_uv_node *n, const char *hostport)
     memcpy(host, hostport, (size_t)(colon - hostport));
     host[colon - hostport] = 0;
     snprintf(port, sizeof port, "%s", colon + 1);
-    for (const char *p = port; *p; p++)
+    unsigned long pv = 0;
+    for (const char *p = port; *p; p++) {
         if (*p < '0' || *p > '9')
             return WEFT_ERR_INVAL;
+        pv = pv * 10 + (unsigned long)(*p - '0');
+    }
+    if (pv < 1 || pv > 65535)
+        return WEFT_ERR_INVAL;
     resolve_req *r = weft__calloc(n->alloc, sizeof *r);
     if (!r)
         return WEFT_ERR_NOMEM;

@@ -1,11 +1,16 @@
 # lib.sh -- helpers shared by the end-to-end tests and scripts/demo.sh:
 # start weftd processes on 127.0.0.1 with OS-chosen ports, wait (bounded,
 # by polling their logs) for log lines, stop them.  Sourced, not run.
+# weftd logs to stderr; start_node keeps it in LOG[NAME].
 # Every wait has a cap; every process started is recorded and stopped by
 # stop_all (call it from an EXIT trap).
 
 declare -A PID PORT ID LOG DIR
 WEFT_TMP=${WEFT_TMP:-}
+# The start of a weftd log line -- an ISO-8601 UTC timestamp and a level
+# word ("2025-06-01T12:00:00.123Z info ") -- for patterns anchored on the
+# event word: "${LP}peer-up id=...".  Valid in basic and extended regexps.
+LP='^[-0-9T:.]*Z [a-z]* '
 
 # lib_init BUILD_DIR: sets WEFTD, WEFT, WEFT_TMP.  Exits 77 (skip) when the
 # programs were not built.
@@ -41,13 +46,13 @@ start_node() {
   mkdir -p "$d" && chmod 700 "$d"
   DIR[$name]=$d
   LOG[$name]=$WEFT_TMP/$name.log
-  "$WEFTD" "${listen[@]}" --data-dir "$d" --name "$name" "$@" >"${LOG[$name]}" 2>"$WEFT_TMP/$name.err" &
+  "$WEFTD" "${listen[@]}" --data-dir "$d" --name "$name" "$@" >"$WEFT_TMP/$name.out" 2>"${LOG[$name]}" &
   PID[$name]=$!
-  if ! wait_for "${LOG[$name]}" '^node id=' 10; then
-    echo "FAIL: $name did not start:"; cat "$WEFT_TMP/$name.err" "${LOG[$name]}"; return 1
+  if ! wait_for "${LOG[$name]}" "${LP}node id=" 10; then
+    echo "FAIL: $name did not start:"; cat "$WEFT_TMP/$name.out" "${LOG[$name]}"; return 1
   fi
   local line
-  line=$(grep -m1 '^node id=' "${LOG[$name]}")
+  line=$(grep -m1 "${LP}node id=" "${LOG[$name]}")
   ID[$name]=$(sed -E 's/.*node id=([0-9a-f]{64}).*/\1/' <<<"$line")
   PORT[$name]=$(sed -E 's/.*listening=[^ ,]*:([0-9]+).*/\1/' <<<"$line")
 }

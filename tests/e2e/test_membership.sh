@@ -54,13 +54,13 @@ converged=0
 for ((r = 0; r < 1200; r++)); do   # cap 60 s
   all=1
   for ((i = 0; i < N; i++)); do
-    [ "$(count_lines "${LOG[n$i]}" '^member-joined ')" -ge $((N - 1)) ] || { all=0; break; }
+    [ "$(count_lines "${LOG[n$i]}" "${LP}member-joined ")" -ge $((N - 1)) ] || { all=0; break; }
   done
   [ $all = 1 ] && { converged=1; break; }
   sleep 0.05
 done
 T_VIEW=$(ms)
-[ $converged = 1 ] || fail "no full view within 60 s (n$i has $(count_lines "${LOG[n$i]}" '^member-joined ') joins)" "n$i"
+[ $converged = 1 ] || fail "no full view within 60 s (n$i has $(count_lines "${LOG[n$i]}" "${LP}member-joined ") joins)" "n$i"
 for ((i = 0; i < N; i++)); do
   v=$(ctl "n$i" members --raw) || fail "members on n$i"
   [ "$(grep -c '^member ' <<<"$v")" -eq "$N" ] || fail "n$i lists $(grep -c '^member ' <<<"$v") members, want $N" "n$i"
@@ -76,7 +76,7 @@ echo "figure: full_view_after_last_start_ms=$((T_VIEW - T_LAST)) (log polling gr
 # --- 3. wrong key: counted, never a member ---------------------------------
 bad_mac=$(ctl n0 membership | sed -n 's/^drop_bad_mac=//p')
 [ "${bad_mac:-0}" -gt 0 ] || fail "n0 counted no bad-MAC membership packets from the wrong-key node"
-grep -q '^member-joined' "${LOG[evil]}" && fail "the wrong-key node saw a member"
+grep -q "${LP}member-joined" "${LOG[evil]}" && fail "the wrong-key node saw a member"
 stop_node evil || true
 echo "ok: wrong-key node kept out (n0 drop_bad_mac=$bad_mac)"
 
@@ -88,7 +88,7 @@ for ((r = 0; r < 600; r++)); do   # cap 30 s
   missing=0
   for ((i = 0; i < N; i++)); do
     [ "n$i" = "$V" ] && continue
-    grep -q "^member-failed id=$(short "$V") " "${LOG[n$i]}" || { missing=$((missing + 1)); m=n$i; }
+    grep -q "${LP}member-failed id=$(short "$V") " "${LOG[n$i]}" || { missing=$((missing + 1)); m=n$i; }
   done
   [ $missing = 0 ] && break
   sleep 0.05
@@ -106,14 +106,14 @@ for ((r = 0; r < 600; r++)); do
   missing=0
   for ((i = 0; i < N; i++)); do
     [ "n$i" = "$V" ] || [ "n$i" = "$L" ] && continue
-    grep -q "^member-left id=$(short "$L") " "${LOG[n$i]}" || { missing=$((missing + 1)); m=n$i; }
+    grep -q "${LP}member-left id=$(short "$L") " "${LOG[n$i]}" || { missing=$((missing + 1)); m=n$i; }
   done
   [ $missing = 0 ] && break
   sleep 0.05
 done
 T_LEFT=$(ms)
 [ $missing = 0 ] || fail "$missing nodes did not see $L leave within 30 s (e.g. $m)" "$m"
-grep -q "^member-failed id=$(short "$L") " "${LOG[@]}" 2>/dev/null && fail "someone declared the leaving node failed"
+grep -q "${LP}member-failed id=$(short "$L") " "${LOG[@]}" 2>/dev/null && fail "someone declared the leaving node failed"
 echo "ok: SIGTERM $L seen as left by all $((N - 2)) others"
 echo "figure: leave_seen_by_all_ms=$((T_LEFT - T_TERM)) (includes the process exit)"
 
@@ -121,7 +121,7 @@ echo "figure: leave_seen_by_all_ms=$((T_LEFT - T_TERM)) (includes the process ex
 false_pos=0
 for ((i = 0; i < N; i++)); do
   [ "n$i" = "$V" ] || [ "n$i" = "$L" ] && continue
-  c=$(grep '^member-failed ' "${LOG[n$i]}" | grep -vc "id=$(short "$V") ")
+  c=$(grep "${LP}member-failed " "${LOG[n$i]}" | grep -vc "id=$(short "$V") ")
   false_pos=$((false_pos + c))
 done
 echo "figure: false_member_failed=$false_pos"

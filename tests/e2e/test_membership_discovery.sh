@@ -35,7 +35,7 @@ for ((r = 0; r < 300; r++)); do   # cap 15 s
   sleep 0.05
 done
 [ $ok = 1 ] || fail "loopback beacons: no full view of 3"
-grep -q '^beacon-join .* iface=lo rc=0$' "${LOG[a]}" "${LOG[b]}" "${LOG[c]}" || fail "no beacon-join logged"
+grep -q "${LP}beacon-join .* iface=lo rc=0\$" "${LOG[a]}" "${LOG[b]}" "${LOG[c]}" || fail "no beacon-join logged"
 echo "ok: 3 nodes found each other by loopback beacons alone"
 
 # --- 2. other mesh ---------------------------------------------------------------
@@ -45,7 +45,7 @@ for ((r = 0; r < 200; r++)); do
 done
 [ "$(ctl a membership | sed -n 's/^beacons_other_mesh=//p')" -gt 0 ] || fail "other-mesh beacons not counted"
 for n in a b c; do ctl "$n" members --raw | grep -q "${ID[z]}" && fail "$n lists the other-mesh node"; done
-grep -q '^member-joined' "${LOG[z]}" && fail "the other-mesh node saw a member"
+grep -q "${LP}member-joined" "${LOG[z]}" && fail "the other-mesh node saw a member"
 echo "ok: other mesh ignored and counted"
 
 # --- 3. forged and garbage beacons ------------------------------------------------
@@ -89,8 +89,8 @@ PF=$WEFT_TMP/peers.txt
 echo "# nothing yet" >"$PF"
 start_node d --network-key "$WEFT_TMP/good.key" --peers-file "$PF" --name dnode || fail "start d"
 printf '# registry output\n127.0.0.1:%s\n' "${PORT[a]}" >"$PF.tmp" && mv "$PF.tmp" "$PF"
-wait_for "${LOG[a]}" "^member-joined id=$(short d) name=dnode " 15 || fail "a did not see d join after the peers file changed"
-wait_for "${LOG[d]}" '^peers-file path=.* new=1 ' 5 || fail "d did not log the re-read"
+wait_for "${LOG[a]}" "${LP}member-joined id=$(short d) name=dnode " 15 || fail "a did not see d join after the peers file changed"
+wait_for "${LOG[d]}" "${LP}peers-file path=.* new=1 " 5 || fail "d did not log the re-read"
 echo "ok: peers file re-read on change and joined"
 
 # --- 5. configuration errors -----------------------------------------------------------

@@ -84,9 +84,9 @@ start_in() {
   mkdir -p "$d" && chmod 700 "$d"
   NDIR[$name]=$d
   NLOG[$name]=$WEFT_TMP/$name.log
-  ip netns exec "$ns" "$WEFTD" --data-dir "$d" --name "$name" "$@" >"${NLOG[$name]}" 2>"$d.err" &
+  ip netns exec "$ns" "$WEFTD" --data-dir "$d" --name "$name" "$@" >"$d.out" 2>"${NLOG[$name]}" &
   NPID[$name]=$!
-  wait_for "${NLOG[$name]}" '^node id=' 10 || { cat "$d.err"; return 1; }
+  wait_for "${NLOG[$name]}" "${LP}node id=" 10 || { cat "$d.out" "${NLOG[$name]}"; return 1; }
 }
 stop_in() {
   local n=$1 i
@@ -128,7 +128,7 @@ for i in 1 2 3 4 5; do
   [ "$(mstat "b$i" beacons_received)" -gt 0 ] || fail "b$i received no beacons"
   [ "$(mstat "b$i" beacons_bad_sig)" = 0 ] || fail "b$i: bad signatures counted"
 done
-joins=$(cat "${NLOG[b1]}" "${NLOG[b2]}" "${NLOG[b3]}" "${NLOG[b4]}" "${NLOG[b5]}" | grep -c '^beacon-join .* rc=0$')
+joins=$(cat "${NLOG[b1]}" "${NLOG[b2]}" "${NLOG[b3]}" "${NLOG[b4]}" "${NLOG[b5]}" | grep -c "${LP}beacon-join .* rc=0\$")
 [ "$joins" -ge 4 ] || fail "only $joins beacon-join lines: the view did not come from beacons"
 for i in 1 2 3 4 5; do stop_in "b$i" || fail "b$i did not exit 0"; done
 
@@ -171,18 +171,18 @@ echo "figure: loss30_full_view_ms=$(( $(ms) - T0 ))"
 # observe the rest of the window; nodes are polled, nothing is asserted by time
 END=$(( T0 + LOSS_SECS * 1000 ))
 while [ "$(ms)" -lt "$END" ]; do
-  for i in 1 2 3 4 5; do grep -q '^member-failed ' "${NLOG[l$i]}" && fail "l$i logged member-failed under 30% loss"; done
+  for i in 1 2 3 4 5; do grep -q "${LP}member-failed " "${NLOG[l$i]}" && fail "l$i logged member-failed under 30% loss"; done
   sleep 1
 done
 wait_full_view l 5 30 || fail "30% loss: view not full at the end"
-false_pos=$(cat "${NLOG[l1]}" "${NLOG[l2]}" "${NLOG[l3]}" "${NLOG[l4]}" "${NLOG[l5]}" | grep -c '^member-failed ')
-suspects=$(cat "${NLOG[l1]}" "${NLOG[l2]}" "${NLOG[l3]}" "${NLOG[l4]}" "${NLOG[l5]}" | grep -c '^member-suspect ')
+false_pos=$(cat "${NLOG[l1]}" "${NLOG[l2]}" "${NLOG[l3]}" "${NLOG[l4]}" "${NLOG[l5]}" | grep -c "${LP}member-failed ")
+suspects=$(cat "${NLOG[l1]}" "${NLOG[l2]}" "${NLOG[l3]}" "${NLOG[l4]}" "${NLOG[l5]}" | grep -c "${LP}member-suspect ")
 drops=$(ip netns exec "${NS[0]}" nft list chain inet wft input | grep -oE 'packets [0-9]+' | head -1)
 echo "figure: loss30_window_s=$LOSS_SECS member_failed=$false_pos member_suspect=$suspects (refuted) l1_nft_dropped=\"$drops\""
 [ "$false_pos" = 0 ] || fail "$false_pos false member-failed"
 other=0
 for i in 1 2 3 4 5; do
-  members "l$i" | grep -q "$(sed -nE 's/^node id=([0-9a-f]{64}).*/\1/p' "${NLOG[z]}")" && fail "l$i lists the other-mesh node"
+  members "l$i" | grep -q "$(sed -nE 's/.* node id=([0-9a-f]{64}).*/\1/p' "${NLOG[z]}")" && fail "l$i lists the other-mesh node"
   other=$(( other + $(mstat "l$i" beacons_other_mesh) ))
 done
 [ "$other" -gt 0 ] || fail "no beacons_other_mesh counted while z beaconed"

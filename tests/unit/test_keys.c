@@ -2,7 +2,9 @@
  * test_keys.c -- identity and network key files (src/platform/keys.c) in a
  * fresh mkdtemp() directory: creation with private modes, reload of the
  * same identity, refusal of group/other-readable files and of malformed
- * contents, network key generate/load/exists, and the passphrase KDF.
+ * contents, network key generate/load/exists, and the passphrase KDF;
+ * StrictModes-like checks of the data directory (group-writable, another
+ * owner) and the messages weft_keys_last_error() gives.
  */
 #include "test.h"
 
@@ -190,6 +192,57 @@ TEST(passphrase_key)
     CHECK_EQ_INT(weft_network_key_from_passphrase(NULL, a), WEFT_ERR_INVAL);
 }
 
+/* Data directory and key files an attacker could write are refused, and
+ * every refusal says what to do. */
+TEST(strict_modes_and_messages)
+{
+    char dir[300], file[400];
+    uint8_t sk[64], k[32];
+    weft_node_id id;
+
+    path_in(dir, sizeof dir, "groupw");
+    REQUIRE(mkdir(dir, 0700) == 0);
+    REQUIRE(chmod(dir, 0770) == 0);
+    CHECK_EQ_INT(weft_identity_load_or_create(dir, sk, &id, NULL), WEFT_ERR_KEY_PERMS);
+    CHECK(strstr(weft_keys_last_error(), "chmod 700") != NULL);
+    CHECK(strstr(weft_keys_last_error(), dir) != NULL);
+    CHECK_EQ_INT(weft_private_dir_check(dir), WEFT_ERR_KEY_PERMS);
+    REQUIRE(chmod(dir, 0750) == 0); /* group may read and enter, not write */
+    CHECK_EQ_INT(weft_private_dir_check(dir), 0);
+    REQUIRE(weft_identity_load_or_create(dir, sk, &id, NULL) == 0);
+
+    /* A 10-byte key file: the size and what is expected. */
+    path_in(file, sizeof file, "short.key");
+    write_file(file, "0123456789", 0600);
+    CHECK_EQ_INT(weft_network_key_load(file, k), WEFT_ERR_CORRUPT);
+    CHECK(strstr(weft_keys_last_error(), "10 bytes, expected 32") != NULL);
+    CHECK(strstr(weft_keys_last_error(), file) != NULL);
+    write_file(file, "0123456789x", 0600);
+    CHECK_EQ_INT(weft_network_key_load(file, k), WEFT_ERR_CORRUPT);
+    CHECK(strstr(weft_keys_last_error(), "offset 10") != NULL);
+    REQUIRE(chmod(file, 0640) == 0);
+    CHECK_EQ_INT(weft_network_key_load(file, k), WEFT_ERR_KEY_PERMS);
+    CHECK(strstr(weft_keys_last_error(), "chmod 600") != NULL);
+
+    /* keygen into a missing directory names the path and errno. */
+    path_in(file, sizeof file, "no/such/dir/mesh.key");
+    CHECK_EQ_INT(weft_network_key_generate(file), WEFT_ERR_IO);
+    CHECK(strstr(weft_keys_last_error(), file) != NULL);
+    CHECK(strstr(weft_keys_last_error(), "No such file or directory") != NULL);
+
+    /* Another owner (only root can make one here). */
+    if (geteuid() == 0) {
+        path_in(file, sizeof file, "theirs.key");
+        REQUIRE(weft_network_key_generate(file) == 0);
+        REQUIRE(chown(file, 65534, 65534) == 0);
+        CHECK_EQ_INT(weft_network_key_load(file, k), WEFT_ERR_KEY_PERMS);
+        CHECK(strstr(weft_keys_last_error(), "owned by uid 65534") != NULL);
+        REQUIRE(chown(dir, 65534, 65534) == 0);
+        CHECK_EQ_INT(weft_identity_load_or_create(dir, sk, &id, NULL), WEFT_ERR_KEY_PERMS);
+        CHECK(strstr(weft_keys_last_error(), "chown") != NULL);
+    }
+}
+
 static void rm_rf(const char *dir)
 {
     char cmd[600];
@@ -211,6 +264,7 @@ int main(void)
     RUN(identity_rejects_garbage);
     RUN(network_key_files);
     RUN(passphrase_key);
+    RUN(strict_modes_and_messages);
     rm_rf(tmpdir);
     TEST_MAIN_END();
 }
