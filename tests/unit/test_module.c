@@ -315,11 +315,67 @@ TEST(versioned_structures)
     net_free(&w);
 }
 
+/* --- the host's services, as a module sees them ------------------------ */
+
+TEST(host_services_do_what_modules_rely_on)
+{
+    net w;
+    REQUIRE(net_setup(&w, 2, 0, "mesh") == 0);
+    const weft_crypto *c = weft_host_crypto(w.e[0]);
+    REQUIRE(c != NULL);
+    /* a signature by the node's identity verifies under its id */
+    static const uint8_t claim[] = "node 0 says hello";
+    uint8_t sig[64];
+    weft_host_sign(w.e[0], sig, claim, sizeof claim);
+    CHECK(c->verify(c->ctx, sig, claim, sizeof claim, w.id[0].key) == 0);
+    CHECK(c->verify(c->ctx, sig, claim, sizeof claim, w.id[1].key) != 0);
+    /* derived keys: the documented formula, the same on every node of the
+     * mesh, one per label */
+    uint8_t k0[32], k1[32], k2[32], h[64];
+    weft_host_derive_key(w.e[0], "weft-echo-v1", k0);
+    weft_host_derive_key(w.e[1], "weft-echo-v1", k1);
+    weft_host_derive_key(w.e[0], "weft-echo-v2", k2);
+    CHECK(memcmp(k0, k1, 32) == 0);
+    CHECK(memcmp(k0, k2, 32) != 0);
+    const uint8_t *isk, *nk;
+    weft_host_keys(w.e[0], &isk, &nk);
+    CHECK(memcmp(isk + 32, w.id[0].key, 32) == 0);
+    weft_iov iov[2] = {{"weft-echo-v1", 12}, {nk, 32}};
+    c->hash(c->ctx, h, iov, 2);
+    CHECK(memcmp(h, k0, 32) == 0);
+    /* the clock is the time of the current call; randomness comes from
+     * the engine's source */
+    weft_host_enter(w.e[0], 4242);
+    CHECK_EQ_INT(weft_host_now(w.e[0]), 4242);
+    weft_host_leave(w.e[0]);
+    uint8_t r1[16] = {0}, r2[16] = {0};
+    weft_host_random(w.e[0], r1, sizeof r1);
+    weft_host_random(w.e[0], r2, sizeof r2);
+    CHECK(memcmp(r1, r2, sizeof r1) != 0);
+    CHECK(weft_host_allocator(w.e[0]) == NULL); /* libc, as configured */
+    /* peer_up follows the session */
+    CHECK(!weft_host_peer_up(w.e[0], &w.id[1]));
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    net_run_until(&w, w.now + 100000);
+    CHECK(weft_host_peer_up(w.e[0], &w.id[1]));
+    CHECK(weft_host_peer_up(w.e[1], &w.id[0]));
+    CHECK_EQ_INT(weft_engine_peer_count(w.e[0]), 1);
+    weft_peer_info pi;
+    CHECK(weft_engine_peer_at(w.e[0], 0, &pi) == 0);
+    CHECK(memcmp(pi.id.key, w.id[1].key, 32) == 0 && pi.established);
+    CHECK(weft_engine_peer_at(w.e[0], 1, &pi) < 0);
+    weft_engine_close_peer(w.e[0], &w.id[1], w.now);
+    CHECK(!weft_host_peer_up(w.e[0], &w.id[1]));
+    CHECK_EQ_INT(weft_engine_peer_count(w.e[0]), 0);
+    net_free(&w);
+}
+
 int main(void)
 {
     RUN(echo_module_on_its_own_channel);
     RUN(beep_module_owns_a_datagram_type_and_a_timer);
     RUN(registration_refuses_conflicts_and_bad_tables);
     RUN(versioned_structures);
+    RUN(host_services_do_what_modules_rely_on);
     TEST_MAIN_END();
 }
