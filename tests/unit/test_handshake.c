@@ -476,6 +476,61 @@ TEST(the_previous_keys_are_forgotten_after_ten_seconds)
     net_free(&w);
 }
 
+/* --- crossing dials, a lost confirmation ------------------------------- */
+
+TEST(simultaneous_dials_give_one_session_each_way)
+{
+    net w;
+    setup_n(&w, 2, -1, NULL);
+    REQUIRE(weft_engine_connect(w.e[0], &w.addr[1], w.now) == 0);
+    REQUIRE(weft_engine_connect(w.e[1], &w.addr[0], w.now) == 0);
+    net_run_until(&w, w.now + 500000);
+    CHECK(w.up[0][1] && w.up[1][0]);
+    CHECK_EQ_INT(stats(&w, 0).sessions, 1);
+    CHECK_EQ_INT(stats(&w, 1).sessions, 1);
+    CHECK_EQ_INT(weft_engine_peer_count(w.e[0]), 1);
+    CHECK(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "a", 1, 0, w.now) > 0);
+    CHECK(weft_engine_send(w.e[1], &w.id[0], WEFT_CHANNEL_APP, "b", 1, 0, w.now) > 0);
+    net_run_until(&w, w.now + 200000);
+    CHECK_EQ_INT(w.msgs[0], 1);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    CHECK_EQ_INT(stats(&w, 0).sessions, 1);
+    net_free(&w);
+}
+
+/* Drops the responder's first DATA packets (its confirmation of msg3). */
+static int drop_confirm;
+static int drop_first_data_from_1(net *w, net_pkt *p)
+{
+    if (drop_confirm > 0 && p->data[0] == 0x10 && weft_addr_eq(&p->from, &w->addr[1])) {
+        drop_confirm--;
+        return 0;
+    }
+    return 1;
+}
+
+TEST(a_lost_confirmation_makes_the_initiator_resend_msg3_and_it_is_answered)
+{
+    net w;
+    setup_n(&w, 2, -1, NULL);
+    drop_confirm = 2;
+    w.mangle = drop_first_data_from_1;
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    net_run_until(&w, w.now + 2000000);
+    CHECK_EQ_INT(drop_confirm, 0);
+    CHECK(w.up[0][1] && w.up[1][0]);
+    /* the resent msg3 was recognised (answered, not dropped as unknown),
+     * and the session carries data both ways */
+    CHECK_EQ_INT(stats(&w, 1).drop_unknown, 0);
+    CHECK_EQ_INT(stats(&w, 1).handshakes_ok, 1);
+    CHECK(weft_engine_send(w.e[1], &w.id[0], WEFT_CHANNEL_APP, "b", 1, 0, w.now) > 0);
+    CHECK(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "a", 1, 0, w.now) > 0);
+    net_run_until(&w, w.now + 200000);
+    CHECK_EQ_INT(w.msgs[0], 1);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    net_free(&w);
+}
+
 int main(void)
 {
     RUN(an_identity_that_does_not_bind_the_static_key_is_refused);
@@ -489,5 +544,7 @@ int main(void)
     RUN(a_failed_rekey_keeps_the_session_and_the_next_one_succeeds);
     RUN(packets_under_the_previous_keys_are_opened_after_a_rekey_for_a_while);
     RUN(the_previous_keys_are_forgotten_after_ten_seconds);
+    RUN(simultaneous_dials_give_one_session_each_way);
+    RUN(a_lost_confirmation_makes_the_initiator_resend_msg3_and_it_is_answered);
     TEST_MAIN_END();
 }
