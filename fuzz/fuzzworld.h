@@ -163,10 +163,15 @@ static const weft_module_ops fw_echo_ops = {
  * freed and handed out again for the same size; while cached they are
  * poisoned, so a use after free is still reported. */
 
-#if defined(__has_feature)
+#if defined(__SANITIZE_ADDRESS__)
+#define FW_ASAN 1
+#elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#include <sanitizer/asan_interface.h>
+#define FW_ASAN 1
 #endif
+#endif
+#ifdef FW_ASAN
+#include <sanitizer/asan_interface.h>
 #endif
 #ifndef ASAN_POISON_MEMORY_REGION
 #define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
