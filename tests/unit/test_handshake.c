@@ -15,6 +15,7 @@
 
 #include "core/engine_internal.h"
 #include "enginenet.h"
+#include "weft/module.h"
 
 enum { HS_RESP_MAC1 = 154, HS_FIN_MAC1 = 118, HS_INIT_LEN = 176 };
 
@@ -531,6 +532,68 @@ TEST(a_lost_confirmation_makes_the_initiator_resend_msg3_and_it_is_answered)
     net_free(&w);
 }
 
+/* --- a bad cookie, the wrong node ---------------------------------------- */
+
+TEST(a_cookie_that_does_not_open_is_counted_and_ignored)
+{
+    net w;
+    setup_n(&w, 2, -1, NULL);
+    w.drop_to[1] = 1; /* node 0 dials, nobody answers */
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    uint8_t buf[65536];
+    weft_addr to;
+    ptrdiff_t n = weft_engine_write(w.e[0], &to, buf, sizeof buf, w.now);
+    REQUIRE(n == HS_INIT_LEN);
+    /* a COOKIE for that HS_INIT whose sealed part is not sealed for it */
+    uint8_t ck[54];
+    memset(ck, 0x5a, sizeof ck);
+    ck[0] = 4;
+    ck[1] = 2;
+    memcpy(ck + 2, buf + 2, 4); /* the initiator's index */
+    uint64_t dec = stats(&w, 0).drop_decrypt;
+    CHECK(weft_engine_recv(w.e[0], &w.addr[1], ck, sizeof ck, w.now) == WEFT_ERR_DECRYPT);
+    CHECK_EQ_INT(stats(&w, 0).drop_decrypt, dec + 1);
+    /* the dial goes on as before: it fails only when unreachable */
+    net_run_until(&w, w.now + 4000000);
+    CHECK_EQ_INT(w.hs_failed_error[0], WEFT_ERR_UNREACHABLE);
+    net_free(&w);
+}
+
+/* A module that says every node is at one address (a stale membership
+ * view: the address now belongs to someone else). */
+static weft_addr stale_addr;
+static int stale_resolve(void *m, const weft_node_id *id, weft_addr *out)
+{
+    (void)m;
+    (void)id;
+    *out = stale_addr;
+    return 0;
+}
+static const weft_module_ops stale_ops = {
+    .version = WEFT_MODULE_OPS_VERSION,
+    .name = "stale",
+    .resolve = stale_resolve,
+};
+
+TEST(a_session_on_demand_to_an_address_that_is_another_node_fails_the_message)
+{
+    net w;
+    setup_n(&w, 3, -1, NULL);
+    stale_addr = w.addr[2]; /* node 2 listens where node 1 is believed to be */
+    REQUIRE(weft_host_register(w.e[0], &stale_ops, NULL) == 0);
+    int64_t id = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "for node 1", 10,
+                                  WEFT_SEND_RECEIPT, w.now);
+    REQUIRE(id > 0);
+    net_run_until(&w, w.now + 1000000);
+    /* never delivered to the wrong node; the message fails */
+    CHECK_EQ_INT(w.msgs[2], 0);
+    CHECK(stats(&w, 0).handshakes_failed >= 1);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, 0, (uint64_t)id), 1);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_DELIVERED, 0, (uint64_t)id), 0);
+    CHECK(!w.up[0][1]);
+    net_free(&w);
+}
+
 int main(void)
 {
     RUN(an_identity_that_does_not_bind_the_static_key_is_refused);
@@ -546,5 +609,7 @@ int main(void)
     RUN(the_previous_keys_are_forgotten_after_ten_seconds);
     RUN(simultaneous_dials_give_one_session_each_way);
     RUN(a_lost_confirmation_makes_the_initiator_resend_msg3_and_it_is_answered);
+    RUN(a_cookie_that_does_not_open_is_counted_and_ignored);
+    RUN(a_session_on_demand_to_an_address_that_is_another_node_fails_the_message);
     TEST_MAIN_END();
 }
