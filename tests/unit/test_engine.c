@@ -1041,8 +1041,11 @@ TEST(malformed_datagrams_are_counted_under_their_reason)
     CHECK(weft_engine_recv(e, NULL, b, 1, w.now) == WEFT_ERR_INVAL);
     CHECK(weft_engine_recv(e, from, NULL, 1, w.now) == WEFT_ERR_INVAL);
     CHECK(weft_engine_handle_expiry(NULL, w.now) == WEFT_ERR_INVAL);
-    /* the session is untouched */
+    /* the session is untouched; a write into a buffer too small for a
+     * packet is BUFSMALL, and the data waits for the next write */
     CHECK(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "still", 5, 0, w.now) > 0);
+    weft_addr to;
+    CHECK(weft_engine_write(w.e[0], &to, b, 40, w.now) == WEFT_ERR_BUFSMALL);
     net_run_until(&w, w.now + 100000);
     CHECK_EQ_INT(w.msgs[1], 1);
     net_free(&w);
@@ -1100,8 +1103,30 @@ TEST(every_invalid_config_field_is_refused)
     CHECK(weft_engine_close_peer(e, &nobody, 0) == WEFT_ERR_NO_PEER);
     CHECK(weft_engine_peer_at(e, 0, &pi) < 0);
     CHECK_EQ_INT(weft_engine_expiry(e), UINT64_MAX);
+    /* NULL where something is needed */
+    weft_addr to;
+    uint8_t out[2048];
+    CHECK(weft_engine_peer_info(e, NULL, &pi) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_peer_at(e, 0, NULL) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_write(e, NULL, out, sizeof out, 0) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_write(e, &to, NULL, sizeof out, 0) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_close_peer(e, NULL, 0) == WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft_engine_peer_count(NULL), 0);
+    /* a buffer too small for the next datagram: BUFSMALL, and the
+     * datagram waits for a large enough one */
+    weft_addr peer;
+    REQUIRE(weft_addr_parse(&peer, "127.0.0.9:9") == 0);
+    REQUIRE(weft_engine_connect(e, &peer, 0) == 0);
+    CHECK(weft_engine_write(e, &to, out, 100, 0) == WEFT_ERR_BUFSMALL);
+    CHECK(weft_engine_write(e, &to, out, sizeof out, 0) == 176); /* the HS_INIT */
+    CHECK(weft_addr_eq(&to, &peer));
     weft_engine_del(e);
     weft_engine_del(NULL);
+    /* config defaults of an unknown version leave the struct alone */
+    memset(&cfg, 0x5a, sizeof cfg);
+    weft_config_default_versioned(99, &cfg);
+    CHECK_EQ_INT(cfg.max_sessions, 0x5a5a5a5a);
+    weft_config_default_versioned(WEFT_CONFIG_VERSION, NULL); /* no crash */
 }
 
 int main(void)
