@@ -40,6 +40,15 @@ static void setup_n(net *w, int n, int who, void (*tweak)(weft_config *))
     }
 }
 
+/* setup_n, then node 0 dials node 1: 1 when both see the session. */
+static int connected(net *w, int n, int who, void (*tweak)(weft_config *))
+{
+    setup_n(w, n, who, tweak);
+    weft_engine_connect(w->e[0], &w->addr[1], w->now);
+    net_run_until(w, w->now + 200000);
+    return w->up[0][1] && w->up[1][0];
+}
+
 static weft_stats stats(net *w, int i)
 {
     weft_stats st;
@@ -196,10 +205,7 @@ static void one_session(weft_config *c)
 TEST(max_sessions_refuses_dials_and_answers_and_counts)
 {
     net w;
-    setup_n(&w, 3, 0, one_session);
-    weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    net_run_until(&w, w.now + 200000);
-    REQUIRE(w.up[0][1]);
+    REQUIRE(connected(&w, 3, 0, one_session));
     /* our own dial is refused with LIMIT */
     CHECK(weft_engine_connect(w.e[0], &w.addr[2], w.now) == WEFT_ERR_LIMIT);
     /* a dial to us is refused once msg3 says who it is, and counted; the
@@ -336,10 +342,7 @@ static void short_idle(weft_config *c)
 TEST(an_idle_session_closes_after_idle_timeout_and_a_busy_one_does_not)
 {
     net w;
-    setup_n(&w, 2, 0, short_idle);
-    weft_engine_connect(w.e[0], &w.addr[1], w.now);
-    net_run_until(&w, w.now + 100000);
-    REQUIRE(w.up[0][1]);
+    REQUIRE(connected(&w, 2, 0, short_idle));
     /* messages every 500 ms for 4 s: keepalives alone do not count, these
      * do */
     for (int i = 0; i < 8; i++) {
