@@ -5,7 +5,9 @@
 set -u
 so="$1"; inc="$2"
 [ -f "$so" ] || { echo "no such library: $so"; exit 1; }
-exported=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRV]$/ {print $3}' | sort -u)
+# (a coverage build links gcc's gcov runtime in: its symbols are not ours)
+exported=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRV]$/ {print $3}' |
+           grep -vE '^(__gcov_|mangle_path$)' | sort -u)
 # every identifier declared after WEFT_EXTERN in the public headers
 # (a declaration starts a line with WEFT_EXTERN and names its function
 # before the first parenthesis on that line)

@@ -43,6 +43,7 @@ typedef struct net {
     size_t qn, qcap;
     const weft_allocator *alloc;  /* for every engine made (NULL = libc) */
     int membership;               /* attach membership in net_make_node */
+    uint8_t membership_profile;   /* its profile (enum weft_profile) */
     uint16_t mtu_max;             /* when set: the engines' mtu_max */
     int no_poll[NET_MAX];         /* leave node i's events unpolled */
     /* fault hooks */
@@ -124,6 +125,7 @@ static inline int net_make_node_cfg(net *w, int i, const weft_config *cfg)
     if (w->membership) {
         weft_membership_config mc;
         weft_membership_config_default(&mc);
+        mc.profile = w->membership_profile;
         rc = weft_membership_attach(w->e[i], &mc, w->now);
         if (rc == 0)
             rc = weft_membership_set_addr(w->e[i], &w->addr[i], w->now);

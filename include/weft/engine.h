@@ -277,7 +277,8 @@ typedef struct weft_stats {
     uint64_t drop_decrypt;       /* WEFT_ERR_DECRYPT */
     uint64_t drop_replay;        /* WEFT_ERR_REPLAY */
     uint64_t drop_unknown;       /* WEFT_ERR_UNKNOWN_SESSION */
-    uint64_t drop_ratelimit;     /* WEFT_ERR_RATE_LIMITED */
+    uint64_t drop_ratelimit;     /* WEFT_ERR_RATE_LIMITED; and handshakes
+                                    refused at max_sessions */
     uint64_t drop_wrong_mesh;    /* WEFT_ERR_WRONG_MESH */
     uint64_t drop_dup_msg;       /* duplicate message fragments ignored */
     uint64_t drop_no_channel;    /* messages for an unhandled channel */

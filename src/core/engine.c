@@ -386,8 +386,10 @@ ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
             continue;
         p->in_send_ring = 0;
         if (p->hs.pkt_due && p->hs.pkt) {
-            if (cap < p->hs.pkt_len)
+            if (cap < p->hs.pkt_len) {
+                weft__peer_touch(e, p); /* back in the ring: it is still due */
                 return WEFT_ERR_BUFSMALL;
+            }
             memcpy(buf, p->hs.pkt, p->hs.pkt_len);
             *to = p->addr;
             p->hs.pkt_due = 0;
@@ -402,8 +404,10 @@ ptrdiff_t weft_engine_write(weft_engine *e, weft_addr *to, uint8_t *buf,
         weft__hs_maybe_rekey(e, p, now_us);
         if (p->conn.pn_next - p->cur.first_pn >= e->cfg.rekey_after_packets)
             continue; /* hard limit for these keys: wait for the rekey */
-        if (cap < WEFT__DATA_OVERHEAD + 64)
+        if (cap < WEFT__DATA_OVERHEAD + 64) {
+            weft__peer_touch(e, p);
             return WEFT_ERR_BUFSMALL;
+        }
         uint64_t pn = p->conn.pn_next;
         ptrdiff_t n = weft__conn_build(&p->conn, e->tx_buf, cap - WEFT__DATA_OVERHEAD, pn, now_us);
         if (n < 0) {

@@ -481,6 +481,13 @@ static weft__peer *hs_complete(weft__engine *e, weft__peer *t, const weft_node_i
         weft__peer_down(e, t, WEFT_ERR_HANDSHAKE);
         return NULL;
     }
+    if (!p && e->nestablished >= e->cfg.max_sessions) {
+        /* a new node beyond max_sessions (a dial checks it before it
+         * starts; a responder learns who it is only here) */
+        e->st.drop_ratelimit++;
+        weft__peer_down(e, t, WEFT_ERR_LIMIT);
+        return NULL;
+    }
     if (!p) {
         p = t;
         if (weft__u64map_put(&e->by_id, weft__id_key(id), p) < 0) {

@@ -771,6 +771,364 @@ TEST(replayed_handshake_starts_neither_lock_out_nor_amplify)
     net_free(&w);
 }
 
+/* --- back-pressure, receive buffer, path MTU, restarts ------------------ */
+
+TEST(send_back_pressure_is_again_and_loses_nothing)
+{
+    net w;
+    setup2(&w, "mesh", "mesh");
+    weft_engine_del(w.e[0]);
+    weft_config cfg;
+    net_config(&cfg, 0, "mesh");
+    cfg.max_queued_bytes = 100000;
+    REQUIRE(net_make_node_cfg(&w, 0, &cfg) == 0);
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    net_run_until(&w, w.now + 100000);
+    REQUIRE(w.up[0][1]);
+    /* fill the queue without letting time pass: AGAIN, and nothing the
+     * engine accepted is dropped */
+    static uint8_t msg[10000];
+    int accepted = 0, again = 0;
+    for (int i = 0; i < 30; i++) {
+        memset(msg, i, sizeof msg);
+        int64_t id = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, msg, sizeof msg,
+                                      WEFT_SEND_RECEIPT, w.now);
+        if (id > 0)
+            accepted++;
+        else if (id == WEFT_ERR_AGAIN)
+            again++;
+        else
+            CHECK(0);
+    }
+    CHECK(accepted >= 9 && accepted <= 10);
+    CHECK_EQ_INT(again, 30 - accepted);
+    /* once the queue drains, sending works again */
+    net_run_until(&w, w.now + 1000000);
+    CHECK_EQ_INT(w.msgs[1], accepted);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_DELIVERED, 0, 0), accepted);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, 0, 0), 0);
+    CHECK(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, msg, sizeof msg, 0, w.now) > 0);
+    net_run_until(&w, w.now + 200000);
+    CHECK_EQ_INT(w.msgs[1], accepted + 1);
+    CHECK_EQ_INT(w.bytes[1], (uint64_t)(accepted + 1) * sizeof msg);
+    net_free(&w);
+}
+
+/* Drops every packet larger than path_mtu bytes: a path whose MTU is
+ * smaller than the engines' mtu_max. */
+static size_t path_mtu;
+static int small_path(net *w, net_pkt *p)
+{
+    (void)w;
+    return p->len <= path_mtu;
+}
+
+/* Two engines (mtu_max 16384) with a session over a path of `mtu`. */
+static int small_path_pair(net *w, size_t mtu)
+{
+    memset(w, 0, sizeof *w);
+    w->n = 2;
+    w->now = 1000000;
+    w->mtu_max = 16384;
+    if (net_make_node(w, 0, "mesh") < 0 || net_make_node(w, 1, "mesh") < 0)
+        return 0;
+    path_mtu = mtu;
+    w->mangle = small_path;
+    weft_engine_connect(w->e[0], &w->addr[1], w->now);
+    net_run_until(w, w->now + 100000);
+    return w->up[0][1];
+}
+
+TEST(path_mtu_falls_back_after_lost_probes_and_large_messages_still_arrive)
+{
+    net w;
+    REQUIRE(small_path_pair(&w, 9000)); /* 16384 never passes; 8952 does */
+    static uint8_t big[200000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7);
+    REQUIRE(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, big, sizeof big, 0, w.now) > 0);
+    net_run_until(&w, w.now + 5000000);
+    weft_peer_info pi;
+    REQUIRE(weft_engine_peer_info(w.e[0], &w.id[1], &pi) == 0);
+    CHECK_EQ_INT(pi.mtu, 8952);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    CHECK_EQ_INT(w.bytes[1], sizeof big);
+    /* a path that only takes the initial MTU: probes all fail, the
+     * session stays at 1200 and works */
+    net_free(&w);
+    REQUIRE(small_path_pair(&w, 1300));
+    REQUIRE(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, big, 50000, 0, w.now) > 0);
+    net_run_until(&w, w.now + 10000000);
+    REQUIRE(weft_engine_peer_info(w.e[0], &w.id[1], &pi) == 0);
+    CHECK_EQ_INT(pi.mtu, 1200);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    CHECK_EQ_INT(w.bytes[1], 50000);
+    CHECK(w.up[0][1] && w.up[1][0]);
+    net_free(&w);
+}
+
+TEST(a_full_receive_buffer_refuses_packets_and_they_are_resent)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    /* node 1's application does not poll: messages asking for receipts
+     * pile up until it owes WEFT__RCPT_PENDING_MAX (65536) receipts; then
+     * it refuses packets (left unacknowledged: the sender resends them).
+     * Flow control bounds the bytes, this bounds the count. */
+    w.no_poll[1] = 1;
+    enum { N = 66000 };
+    for (int i = 0; i < N; i++) {
+        uint8_t b = (uint8_t)i;
+        REQUIRE(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, &b, 1,
+                                 WEFT_SEND_UNORDERED | WEFT_SEND_RECEIPT, w.now) > 0);
+        if (i % 5000 == 0)
+            net_run_until(&w, w.now + 10000);
+    }
+    net_run_until(&w, w.now + 2000000);
+    weft_stats st;
+    weft_engine_stats(w.e[1], &st);
+    CHECK(st.rx_refused > 0);
+    CHECK_EQ_INT(w.msgs[1], 0);
+    /* the application catches up: every message arrives exactly once */
+    w.no_poll[1] = 0;
+    net_drain_events(&w, 1);
+    net_run_until(&w, w.now + 5000000);
+    CHECK_EQ_INT(w.msgs[1], N);
+    CHECK_EQ_INT(w.bytes[1], N);
+    weft_engine_stats(w.e[1], &st);
+    CHECK_EQ_INT(st.msgs_delivered, N);
+    weft_engine_stats(w.e[0], &st);
+    CHECK_EQ_INT(st.receipts, N);
+    CHECK_EQ_INT(st.send_failed, 0);
+    CHECK(w.up[0][1] && w.up[1][0]);
+    net_free(&w);
+}
+
+TEST(a_restarted_peer_that_does_not_dial_gets_the_queued_messages_or_reports)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    /* node 1 restarts (fresh state, same identity); node 0 only sends */
+    weft_engine_del(w.e[1]);
+    w.e[1] = NULL;
+    REQUIRE(net_make_node(&w, 1, "mesh") == 0);
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        ids[i] = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "q", 1,
+                                  WEFT_SEND_RECEIPT, w.now);
+        REQUIRE(ids[i] > 0);
+    }
+    net_run_until(&w, w.now + 15000000);
+    /* each message ends in exactly one outcome at node 0: delivered to
+     * the new incarnation, or reported */
+    for (int i = 0; i < 3; i++) {
+        int delivered = net_outcome_count(&w, 0, WEFT_EV_DELIVERED, 0, (uint64_t)ids[i]);
+        int failed = net_outcome_count(&w, 0, WEFT_EV_SEND_FAILED, 0, (uint64_t)ids[i]);
+        CHECK_EQ_INT(delivered + failed, 1);
+    }
+    CHECK(w.msgs[1] <= 3);
+    /* and node 0 can reach the new incarnation afterwards */
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    net_run_until(&w, w.now + 500000);
+    int64_t id = weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "again", 5,
+                                  WEFT_SEND_RECEIPT, w.now);
+    REQUIRE(id > 0);
+    net_run_until(&w, w.now + 500000);
+    CHECK_EQ_INT(net_outcome_count(&w, 0, WEFT_EV_DELIVERED, 0, (uint64_t)id), 1);
+    net_free(&w);
+}
+
+/* Drops about one membership datagram in ten (a fixed pattern: the run
+ * replays). */
+static int lossy_count;
+static int lossy_membership(net *w, net_pkt *p)
+{
+    (void)w;
+    return !(p->data[0] == 0x20 && ++lossy_count % 10 == 3);
+}
+
+TEST(membership_wan_profile_converges_and_detects_a_failure_under_loss)
+{
+    net w;
+    memset(&w, 0, sizeof w);
+    w.n = 4;
+    w.now = 1000000;
+    w.membership = 1;
+    w.membership_profile = WEFT_PROFILE_WAN;
+    for (int i = 0; i < 4; i++)
+        REQUIRE(net_make_node(&w, i, "mesh") == 0);
+    lossy_count = 0;
+    w.mangle = lossy_membership;
+    for (int i = 1; i < 4; i++)
+        CHECK(weft_membership_join(w.e[i], &w.addr[0], w.now) == 0);
+    /* WAN: probes every 5 s, gossip every 500 ms: a full view well within
+     * a minute of simulated time */
+    uint64_t t0 = w.now, conv = 0;
+    for (int s = 0; s < 60 && !conv; s++) {
+        net_run_until(&w, w.now + 1000000);
+        int all = 1;
+        for (int i = 0; i < 4; i++)
+            all &= alive_count(w.e[i]) == 4;
+        if (all)
+            conv = w.now - t0;
+    }
+    CHECK(conv > 0);
+    /* node 3 crashes: every survivor declares it failed, no one else */
+    weft_engine_del(w.e[3]);
+    w.e[3] = NULL;
+    w.drop_to[3] = 1;
+    t0 = w.now;
+    uint64_t det = 0;
+    for (int s = 0; s < 180 && !det; s++) {
+        net_run_until(&w, w.now + 1000000);
+        int all = 1;
+        for (int i = 0; i < 3; i++) {
+            weft_member m;
+            all &= weft_membership_find(w.e[i], &w.id[3], &m) == 0 &&
+                   m.state == WEFT_MEMBER_DEAD;
+        }
+        if (all)
+            det = w.now - t0;
+    }
+    CHECK(det > 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(w.member_ev[i][WEFT_EV_MEMBER_FAILED - WEFT_EV_MEMBER_JOINED], 1);
+        CHECK_EQ_INT(alive_count(w.e[i]), 3);
+    }
+    fprintf(stderr, "  wan, 4 nodes, 10%% loss: converged in %.1f s, failure seen by all "
+            "in %.1f s\n", conv / 1e6, det / 1e6);
+    net_free(&w);
+}
+
+/* Every malformed datagram is dropped and counted under its reason, and
+ * the session it arrives on carries on. */
+TEST(malformed_datagrams_are_counted_under_their_reason)
+{
+    net w;
+    connect2(&w);
+    REQUIRE(w.up[0][1]);
+    weft_engine *e = w.e[1];
+    const weft_addr *from = &w.addr[0];
+    weft_stats st0, st;
+    weft_engine_stats(e, &st0);
+    uint8_t b[200];
+    memset(b, 0, sizeof b);
+    CHECK(weft_engine_recv(e, from, b, 0, w.now) == WEFT_ERR_PROTO);       /* empty */
+    b[0] = 0x7f;                                                            /* no owner */
+    CHECK(weft_engine_recv(e, from, b, 10, w.now) == WEFT_ERR_PROTO);
+    b[0] = 0x05;                                                            /* unassigned */
+    CHECK(weft_engine_recv(e, from, b, 10, w.now) == WEFT_ERR_PROTO);
+    b[0] = 0x10;                                                            /* DATA, short */
+    CHECK(weft_engine_recv(e, from, b, 20, w.now) == WEFT_ERR_PROTO);
+    b[0] = 0x02;                                                            /* HS_RESP, short */
+    CHECK(weft_engine_recv(e, from, b, 100, w.now) == WEFT_ERR_PROTO);
+    b[0] = 0x03;                                                            /* HS_FIN v9 */
+    b[1] = 9;
+    CHECK(weft_engine_recv(e, from, b, 134, w.now) == WEFT_ERR_VERSION);
+    b[0] = 0x04;                                                            /* COOKIE */
+    b[1] = 2;
+    CHECK(weft_engine_recv(e, from, b, 54, w.now) == WEFT_ERR_UNKNOWN_SESSION);
+    b[0] = 0x10;                                                            /* DATA, idx 0 */
+    CHECK(weft_engine_recv(e, from, b, 60, w.now) == WEFT_ERR_UNKNOWN_SESSION);
+    weft_engine_stats(e, &st);
+    CHECK_EQ_INT(st.drop_malformed - st0.drop_malformed, 6);
+    CHECK_EQ_INT(st.drop_unknown - st0.drop_unknown, 2);
+    CHECK_EQ_INT(st.pkts_in - st0.pkts_in, 8);
+    /* misuse of the pump */
+    CHECK(weft_engine_recv(NULL, from, b, 1, w.now) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_recv(e, NULL, b, 1, w.now) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_recv(e, from, NULL, 1, w.now) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_handle_expiry(NULL, w.now) == WEFT_ERR_INVAL);
+    /* the session is untouched; a write into a buffer too small for a
+     * packet is BUFSMALL, and the data waits for the next write */
+    CHECK(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "still", 5, 0, w.now) > 0);
+    weft_addr to;
+    CHECK(weft_engine_write(w.e[0], &to, b, 40, w.now) == WEFT_ERR_BUFSMALL);
+    net_run_until(&w, w.now + 100000);
+    CHECK_EQ_INT(w.msgs[1], 1);
+    net_free(&w);
+}
+
+/* Each invalid field of the configuration is refused on its own. */
+static void bad_mtu_initial(weft_config *c) { c->mtu_initial = 500; }
+static void bad_mtu_max(weft_config *c) { c->mtu_max = 1000; }
+static void huge_mtu(weft_config *c) { c->mtu_max = 65535; }
+static void no_sessions(weft_config *c) { c->max_sessions = 0; }
+static void huge_message(weft_config *c) { c->max_message_bytes = (1u << 30) + 1; }
+static void no_unreachable(weft_config *c) { c->unreachable_ms = 0; }
+static void no_keepalive(weft_config *c) { c->keepalive_ms = 0; }
+static void no_hs_timeout(weft_config *c) { c->handshake_timeout_ms = 0; }
+static void small_window(weft_config *c) { c->recv_window_bytes = 65535; }
+static void no_queue(weft_config *c) { c->max_queued_bytes = 0; }
+static void no_half_open(weft_config *c) { c->half_open_max = 0; }
+static void no_half_open_ip(weft_config *c) { c->half_open_per_addr = 0; }
+
+TEST(every_invalid_config_field_is_refused)
+{
+    void (*const bad[])(weft_config *) = {bad_mtu_initial, bad_mtu_max, huge_mtu, no_sessions,
+                                          huge_message, no_unreachable, no_keepalive,
+                                          no_hs_timeout, small_window, no_queue, no_half_open,
+                                          no_half_open_ip};
+    weft_env env = {NULL, weft_crypto_sodium(), {NULL, net_rand}, NULL, NULL};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        weft_config cfg;
+        net_config(&cfg, 0, "mesh");
+        bad[i](&cfg);
+        weft_engine *e = (weft_engine *)&cfg; /* must be cleared on failure */
+        CHECK_EQ_INT(weft_engine_new(&e, &cfg, &env, 0), WEFT_ERR_CONFIG);
+        CHECK(e == NULL);
+    }
+    weft_config cfg;
+    net_config(&cfg, 0, "mesh");
+    weft_engine *e = NULL;
+    CHECK(weft_engine_new_versioned(&e, 99, &cfg, &env, 0) == WEFT_ERR_VERSION_MISMATCH);
+    CHECK(weft_engine_new(&e, NULL, &env, 0) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_new(&e, &cfg, NULL, 0) == WEFT_ERR_INVAL);
+    weft_env nocrypto = {NULL, NULL, {NULL, net_rand}, NULL, NULL};
+    CHECK(weft_engine_new(&e, &cfg, &nocrypto, 0) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_new(NULL, &cfg, &env, 0) == WEFT_ERR_INVAL);
+    /* a valid one; stats asked with a version it does not know are left
+     * as they were */
+    REQUIRE(weft_engine_new(&e, &cfg, &env, 0) == 0);
+    weft_stats st;
+    memset(&st, 0xab, sizeof st);
+    weft_engine_stats_versioned(e, 99, &st);
+    CHECK_EQ_INT(st.pkts_in, 0xababababababababull);
+    weft_peer_info pi;
+    weft_node_id nobody;
+    memset(&nobody, 7, sizeof nobody);
+    CHECK(weft_engine_peer_info(e, &nobody, &pi) == WEFT_ERR_NO_PEER);
+    CHECK(weft_engine_close_peer(e, &nobody, 0) == WEFT_ERR_NO_PEER);
+    CHECK(weft_engine_peer_at(e, 0, &pi) < 0);
+    CHECK_EQ_INT(weft_engine_expiry(e), UINT64_MAX);
+    /* NULL where something is needed */
+    weft_addr to;
+    uint8_t out[2048];
+    CHECK(weft_engine_peer_info(e, NULL, &pi) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_peer_at(e, 0, NULL) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_write(e, NULL, out, sizeof out, 0) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_write(e, &to, NULL, sizeof out, 0) == WEFT_ERR_INVAL);
+    CHECK(weft_engine_close_peer(e, NULL, 0) == WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft_engine_peer_count(NULL), 0);
+    /* a buffer too small for the next datagram: BUFSMALL, and the
+     * datagram waits for a large enough one */
+    weft_addr peer;
+    REQUIRE(weft_addr_parse(&peer, "127.0.0.9:9") == 0);
+    REQUIRE(weft_engine_connect(e, &peer, 0) == 0);
+    CHECK(weft_engine_write(e, &to, out, 100, 0) == WEFT_ERR_BUFSMALL);
+    CHECK(weft_engine_write(e, &to, out, sizeof out, 0) == 176); /* the HS_INIT */
+    CHECK(weft_addr_eq(&to, &peer));
+    weft_engine_del(e);
+    weft_engine_del(NULL);
+    /* config defaults of an unknown version leave the struct alone */
+    memset(&cfg, 0x5a, sizeof cfg);
+    weft_config_default_versioned(99, &cfg);
+    CHECK_EQ_INT(cfg.max_sessions, 0x5a5a5a5a);
+    weft_config_default_versioned(WEFT_CONFIG_VERSION, NULL); /* no crash */
+}
+
 int main(void)
 {
     RUN(handshake_establishes_both_ways);
@@ -798,5 +1156,12 @@ int main(void)
     RUN(events_stay_valid_when_packets_arrive_before_the_application_polls);
     RUN(wrong_network_key_is_reported_once_with_its_address);
     RUN(replayed_handshake_starts_neither_lock_out_nor_amplify);
+    RUN(send_back_pressure_is_again_and_loses_nothing);
+    RUN(path_mtu_falls_back_after_lost_probes_and_large_messages_still_arrive);
+    RUN(a_full_receive_buffer_refuses_packets_and_they_are_resent);
+    RUN(a_restarted_peer_that_does_not_dial_gets_the_queued_messages_or_reports);
+    RUN(membership_wan_profile_converges_and_detects_a_failure_under_loss);
+    RUN(malformed_datagrams_are_counted_under_their_reason);
+    RUN(every_invalid_config_field_is_refused);
     TEST_MAIN_END();
 }

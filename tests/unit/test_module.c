@@ -315,11 +315,181 @@ TEST(versioned_structures)
     net_free(&w);
 }
 
+/* --- the host's services, as a module sees them ------------------------ */
+
+TEST(host_services_do_what_modules_rely_on)
+{
+    net w;
+    REQUIRE(net_setup(&w, 2, 0, "mesh") == 0);
+    const weft_crypto *c = weft_host_crypto(w.e[0]);
+    REQUIRE(c != NULL);
+    /* a signature by the node's identity verifies under its id */
+    static const uint8_t claim[] = "node 0 says hello";
+    uint8_t sig[64];
+    weft_host_sign(w.e[0], sig, claim, sizeof claim);
+    CHECK(c->verify(c->ctx, sig, claim, sizeof claim, w.id[0].key) == 0);
+    CHECK(c->verify(c->ctx, sig, claim, sizeof claim, w.id[1].key) != 0);
+    /* derived keys: the documented formula, the same on every node of the
+     * mesh, one per label */
+    uint8_t k0[32], k1[32], k2[32], h[64];
+    weft_host_derive_key(w.e[0], "weft-echo-v1", k0);
+    weft_host_derive_key(w.e[1], "weft-echo-v1", k1);
+    weft_host_derive_key(w.e[0], "weft-echo-v2", k2);
+    CHECK(memcmp(k0, k1, 32) == 0);
+    CHECK(memcmp(k0, k2, 32) != 0);
+    const uint8_t *isk, *nk;
+    weft_host_keys(w.e[0], &isk, &nk);
+    CHECK(memcmp(isk + 32, w.id[0].key, 32) == 0);
+    weft_iov iov[2] = {{"weft-echo-v1", 12}, {nk, 32}};
+    c->hash(c->ctx, h, iov, 2);
+    CHECK(memcmp(h, k0, 32) == 0);
+    /* the clock is the time of the current call; randomness comes from
+     * the engine's source */
+    weft_host_enter(w.e[0], 4242);
+    CHECK_EQ_INT(weft_host_now(w.e[0]), 4242);
+    weft_host_leave(w.e[0]);
+    uint8_t r1[16] = {0}, r2[16] = {0};
+    weft_host_random(w.e[0], r1, sizeof r1);
+    weft_host_random(w.e[0], r2, sizeof r2);
+    CHECK(memcmp(r1, r2, sizeof r1) != 0);
+    CHECK(weft_host_allocator(w.e[0]) == NULL); /* libc, as configured */
+    /* peer_up follows the session */
+    CHECK(!weft_host_peer_up(w.e[0], &w.id[1]));
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    net_run_until(&w, w.now + 100000);
+    CHECK(weft_host_peer_up(w.e[0], &w.id[1]));
+    CHECK(weft_host_peer_up(w.e[1], &w.id[0]));
+    CHECK_EQ_INT(weft_engine_peer_count(w.e[0]), 1);
+    weft_peer_info pi;
+    CHECK(weft_engine_peer_at(w.e[0], 0, &pi) == 0);
+    CHECK(memcmp(pi.id.key, w.id[1].key, 32) == 0 && pi.established);
+    CHECK(weft_engine_peer_at(w.e[0], 1, &pi) < 0);
+    weft_engine_close_peer(w.e[0], &w.id[1], w.now);
+    CHECK(!weft_host_peer_up(w.e[0], &w.id[1]));
+    CHECK_EQ_INT(weft_engine_peer_count(w.e[0]), 0);
+    net_free(&w);
+}
+
+/* --- the registry's limits, names, and events emitted as messages --------- */
+
+static const char *const many_names[] = {"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7",
+                                         "m8", "m9", "m10", "m11", "m12", "m13", "m14",
+                                         "m15", "m16"};
+static weft_module_ops many_ops[17];
+
+TEST(the_registry_is_bounded_and_names_engine_events)
+{
+    net w;
+    REQUIRE(net_setup(&w, 1, 0, "mesh") == 0);
+    /* up to WEFT_MODULES_MAX modules, then LIMIT */
+    int ok = 0, limit = 0;
+    for (int i = 0; i < 17; i++) {
+        many_ops[i] = (weft_module_ops){.version = WEFT_MODULE_OPS_VERSION,
+                                         .name = many_names[i]};
+        int rc = weft_host_register(w.e[0], &many_ops[i], &many_ops[i]);
+        ok += rc == 0;
+        limit += rc == WEFT_ERR_LIMIT;
+    }
+    CHECK_EQ_INT(ok, WEFT_MODULES_MAX);
+    CHECK_EQ_INT(limit, 17 - WEFT_MODULES_MAX);
+    CHECK(weft_host_module(w.e[0], "m3") == &many_ops[3]);
+    CHECK(weft_host_module(w.e[0], "nobody") == NULL);
+    CHECK(weft_host_module(w.e[0], NULL) == NULL);
+    CHECK(weft_host_register(NULL, &many_ops[0], NULL) == WEFT_ERR_INVAL);
+    CHECK(weft_host_emit(w.e[0], NULL, NULL) == WEFT_ERR_INVAL);
+    /* the engine's own event names, and "none" for what nobody named */
+    static const struct {
+        int type;
+        const char *name;
+    } names[] = {{WEFT_EV_PEER_UP, "peer-up"},         {WEFT_EV_PEER_DOWN, "peer-down"},
+                 {WEFT_EV_HANDSHAKE_FAILED, "handshake-failed"},
+                 {WEFT_EV_MESSAGE, "message"},         {WEFT_EV_DELIVERED, "delivered"},
+                 {WEFT_EV_SEND_FAILED, "send-failed"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        CHECK(strcmp(weft_event_name(w.e[0], names[i].type), names[i].name) == 0);
+    CHECK(weft_event_name(w.e[0], 0x7f01) != NULL);
+    net_free(&w);
+}
+
+/* A module owning an application channel: messages on it go to the
+ * module, not to the application; the module may hand the application a
+ * message event of its own (copied by the host). */
+#define APPMOD_CHANNEL (WEFT_CHANNEL_APP + 5)
+static weft_engine *appmod_engine;
+static int appmod_on_message(void *m, const weft_node_id *from, uint16_t ch,
+                             const uint8_t *msg, size_t len, uint32_t flags, uint64_t now)
+{
+    (void)m;
+    (void)now;
+    weft_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = WEFT_EV_MESSAGE;
+    ev.peer = *from;
+    ev.u.message.channel = ch;
+    ev.u.message.flags = flags;
+    uint8_t buf[64];
+    size_t n = len < 60 ? len : 60;
+    memcpy(buf, "mod:", 4);
+    memcpy(buf + 4, msg, n);
+    ev.u.message.data = buf; /* on the stack: the host must copy it */
+    ev.u.message.len = n + 4;
+    return weft_host_emit(appmod_engine, m, &ev);
+}
+static const weft_module_ops appmod_ops = {
+    .version = WEFT_MODULE_OPS_VERSION,
+    .name = "appmod",
+    .channel_lo = APPMOD_CHANNEL,
+    .channel_hi = APPMOD_CHANNEL,
+    .on_message = appmod_on_message,
+};
+
+static int appmod_seen_mod, appmod_seen_plain, appmod_seen_raw;
+static void appmod_watch(net *w, int i, const weft_event *ev)
+{
+    (void)w;
+    if (i != 1 || ev->type != WEFT_EV_MESSAGE)
+        return;
+    const uint8_t *d = ev->u.message.data;
+    size_t n = ev->u.message.len;
+    if (n == 6 && memcmp(d, "mod:hi", 6) == 0)
+        appmod_seen_mod++;
+    else if (n == 5 && memcmp(d, "plain", 5) == 0)
+        appmod_seen_plain++;
+    else if (n == 2 && memcmp(d, "hi", 2) == 0)
+        appmod_seen_raw++;
+}
+
+TEST(a_module_on_an_application_channel_sees_its_messages_first)
+{
+    net w;
+    REQUIRE(net_setup(&w, 2, 0, "mesh") == 0);
+    appmod_engine = w.e[1];
+    REQUIRE(weft_host_register(w.e[1], &appmod_ops, &w) == 0);
+    weft_engine_connect(w.e[0], &w.addr[1], w.now);
+    net_run_until(&w, w.now + 100000);
+    REQUIRE(w.up[0][1]);
+    REQUIRE(weft_engine_send(w.e[0], &w.id[1], APPMOD_CHANNEL, "hi", 2, 0, w.now) > 0);
+    REQUIRE(weft_engine_send(w.e[0], &w.id[1], WEFT_CHANNEL_APP, "plain", 5, 0, w.now) > 0);
+    appmod_seen_mod = appmod_seen_plain = appmod_seen_raw = 0;
+    w.on_event = appmod_watch;
+    net_run_until(&w, w.now + 100000);
+    /* the application got the plain message and the module's own (a copy
+     * the host made), never the raw message on the module's channel */
+    CHECK_EQ_INT(w.msgs[1], 2);
+    CHECK_EQ_INT(appmod_seen_plain, 1);
+    CHECK_EQ_INT(appmod_seen_mod, 1);
+    CHECK_EQ_INT(appmod_seen_raw, 0);
+    net_free(&w);
+}
+
 int main(void)
 {
     RUN(echo_module_on_its_own_channel);
     RUN(beep_module_owns_a_datagram_type_and_a_timer);
     RUN(registration_refuses_conflicts_and_bad_tables);
     RUN(versioned_structures);
+    RUN(host_services_do_what_modules_rely_on);
+    RUN(the_registry_is_bounded_and_names_engine_events);
+    RUN(a_module_on_an_application_channel_sees_its_messages_first);
     TEST_MAIN_END();
 }

@@ -358,6 +358,69 @@ TEST(hkdf_shape)
     CHECK(memcmp(ck, b1, 64) == 0);
 }
 
+/* Arguments that cannot be right are refused before any state moves. */
+TEST(invalid_arguments_are_refused)
+{
+    const weft_crypto *c = weft_crypto_sodium();
+    weft__noise_hs a;
+    uint8_t m[256], p[64], k1[32], k2[32];
+    keys();
+    REQUIRE(weft__noise_init(&a, c, 1, NULL, 0, IS, PSK) == 0);
+    CHECK_EQ_INT(weft__noise_write(NULL, IE, NULL, 0, m, sizeof m), WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft__noise_write(&a, IE, NULL, 4, m, sizeof m), WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft__noise_write(&a, IE, NULL, 0, NULL, sizeof m), WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft__noise_read(NULL, m, 48, p, sizeof p), WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft__noise_read(&a, NULL, 48, p, sizeof p), WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft__noise_read(&a, m, 48, NULL, sizeof p), WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft__noise_split(NULL, k1, k2, NULL), WEFT_ERR_INVAL);
+    CHECK_EQ_INT(weft__noise_split(&a, NULL, k2, NULL), WEFT_ERR_INVAL);
+    CHECK(weft__noise_remote_static(NULL) == NULL);
+    weft__noise_wipe(NULL); /* no crash */
+    /* still usable after all that */
+    CHECK_EQ_INT(weft__noise_write(&a, IE, NULL, 0, m, sizeof m), WEFT__NOISE_MSG0_OVERHEAD);
+}
+
+/* A crypto whose dh_public gives the zero point for one secret: what an
+ * initiator that picks a low-order ephemeral sends. */
+static weft_crypto zero_point;
+static uint8_t ZERO_SK[32];
+static void zero_dh_public(void *ctx, uint8_t pk[32], const uint8_t sk[32])
+{
+    if (memcmp(sk, ZERO_SK, 32) == 0)
+        memset(pk, 0, 32);
+    else
+        weft_crypto_sodium()->dh_public(ctx, pk, sk);
+}
+
+/* The responder's ee step fails on a low-order initiator ephemeral: msg2
+ * is not written, and nothing is committed (Noise §12.1). */
+TEST(a_low_order_initiator_ephemeral_fails_the_responders_write)
+{
+    const weft_crypto *c = weft_crypto_sodium();
+    zero_point = *c;
+    zero_point.dh_public = zero_dh_public;
+    memset(ZERO_SK, 0x99, 32);
+    weft__noise_hs a, b;
+    uint8_t m[256], p[64], m2[256];
+    keys();
+    REQUIRE(weft__noise_init(&a, &zero_point, 1, NULL, 0, IS, PSK) == 0);
+    REQUIRE(weft__noise_init(&b, c, 0, NULL, 0, RS, PSK) == 0);
+    ptrdiff_t l = weft__noise_write(&a, ZERO_SK, NULL, 0, m, sizeof m);
+    REQUIRE(l == WEFT__NOISE_MSG0_OVERHEAD);
+    static const uint8_t zero[32];
+    REQUIRE(memcmp(m, zero, 32) == 0);
+    /* msg1 itself carries no DH: it reads */
+    REQUIRE(weft__noise_read(&b, m, (size_t)l, p, sizeof p) == 0);
+    /* ee with the zero point fails: no msg2, and the output is wiped */
+    memset(m2, 0xee, sizeof m2);
+    CHECK_EQ_INT(weft__noise_write(&b, RE, NULL, 0, m2, sizeof m2), WEFT_ERR_HANDSHAKE);
+    CHECK(memcmp(m2, zero, 32) == 0);
+    /* the state did not move: it is still the responder's turn to write,
+     * and it fails the same way */
+    CHECK_EQ_INT(weft__noise_write(&b, RE, NULL, 0, m2, sizeof m2), WEFT_ERR_HANDSHAKE);
+    CHECK_EQ_INT(weft__noise_read(&b, m, (size_t)l, p, sizeof p), WEFT_ERR_STATE);
+}
+
 int main(void)
 {
     RUN(cacophony_vector);
@@ -368,5 +431,7 @@ int main(void)
     RUN(state_and_length_errors);
     RUN(low_order_ephemeral_rejected);
     RUN(hkdf_shape);
+    RUN(invalid_arguments_are_refused);
+    RUN(a_low_order_initiator_ephemeral_fails_the_responders_write);
     TEST_MAIN_END();
 }
