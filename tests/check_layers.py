@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-LAYER = {"base": 0, "core": 1, "crypto": 3, "uv": 3, "platform": 3, "sim": 3}
+LAYER = {"base": 0, "core": 1, "crypto": 3, "uv": 3, "platform": 3, "sim": 3, "store": 3}
 MODULE_RANK = 2  # every other folder compiled into libweft is a protocol module
 
 

@@ -19,5 +19,7 @@
 #include <weft/module.h>
 #include <weft/membership.h>
 #include <weft/crypto.h>
+#include <weft/store.h>
+#include <weft/kv.h>
 
 #endif /* WEFT_WEFT_H */
