@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test sanitize bench fuzz clean
+.PHONY: all deps build demo test test-long sanitize bench fuzz clean
 
 all: build
 
@@ -22,7 +22,11 @@ demo: build
 	bash scripts/demo.sh $(BUILD)
 
 test: build
-	@bash scripts/run_tests.sh $(BUILD)
+	@CTEST_ARGS="-LE long $${CTEST_ARGS:-}" bash scripts/run_tests.sh $(BUILD)
+
+# The full forms of the long scenarios (ctest label `long`).
+test-long: build
+	@CTEST_ARGS="-L long $${CTEST_ARGS:-}" bash scripts/run_tests.sh $(BUILD)
 
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 sanitize: deps
