@@ -48,8 +48,10 @@ typedef struct kv_watch {
 typedef struct kv_peer {
     weft_node_id id;
     int used;
-    uint32_t round;          /* the round in progress with it */
-    uint64_t round_start_ms; /* our wall clock when it began */
+    uint32_t round_mine;     /* the last round we opened with it */
+    uint64_t start_mine;     /* our wall clock when we opened it */
+    uint32_t round_theirs;   /* the last round it opened with us */
+    uint64_t start_theirs;   /* our wall clock at its first message */
     uint64_t synced_ms;      /* start of the last round that completed */
     uint64_t last_used_us;
 } kv_peer;
@@ -394,9 +396,9 @@ static int sync_start(kv_mod *m, const weft_node_id *to, uint64_t now_us)
 {
     uint8_t msg[64];
     kv_peer *p = peer_get(m, to, now_us);
-    p->round = rnd32(m) | 1; /* never 0 */
-    p->round_start_ms = wall(m);
-    ptrdiff_t n = weft__kv_recon_start(&m->tree, p->round, msg, sizeof msg);
+    p->round_mine = rnd32(m) | 1; /* never 0 */
+    p->start_mine = wall(m);
+    ptrdiff_t n = weft__kv_recon_start(&m->tree, p->round_mine, msg, sizeof msg);
     if (n < 0)
         return (int)n;
     int64_t rc = weft_engine_send(m->e, to, WEFT_KV_CHANNEL_SYNC, msg, (size_t)n,
@@ -424,6 +426,19 @@ static void commit(kv_mod *m, int began)
         m->st.store_errors++;
 }
 
+/* Round `round` with p completed: p held, at the round's start, every
+ * version we held then (or newer). */
+static void round_done(kv_peer *p, uint32_t round)
+{
+    uint64_t start = 0;
+    if (round && round == p->round_mine)
+        start = p->start_mine;
+    else if (round && round == p->round_theirs)
+        start = p->start_theirs;
+    if (start > p->synced_ms)
+        p->synced_ms = start;
+}
+
 static int on_sync(kv_mod *m, const weft_node_id *from, const uint8_t *msg, size_t len,
                    uint64_t now_us)
 {
@@ -437,17 +452,16 @@ static int on_sync(kv_mod *m, const weft_node_id *from, const uint8_t *msg, size
     m->st.sync_bytes_in += len;
     kv_peer *p = peer_get(m, from, now_us);
     if (type == WEFT__KV_MSG_DONE) {
-        if (p->round == round && round)
-            p->synced_ms = p->round_start_ms;
+        round_done(p, round);
         return 0;
     }
     if (type != WEFT__KV_MSG_SYNC) {
         m->st.drop_malformed++;
         return WEFT_ERR_PROTO;
     }
-    if (p->round != round) { /* a round the peer began */
-        p->round = round;
-        p->round_start_ms = wall(m);
+    if (round != p->round_mine && round != p->round_theirs) { /* it began one */
+        p->round_theirs = round;
+        p->start_theirs = wall(m);
     }
     if (!m->out) {
         m->out = weft__alloc(m->a, WEFT__KV_RECON_OUT_CAP);
@@ -463,7 +477,7 @@ static int on_sync(kv_mod *m, const weft_node_id *from, const uint8_t *msg, size
         return (int)n;
     }
     if (n == WEFT__KV_HDR_BYTES && m->out[0] == WEFT__KV_MSG_DONE)
-        p->synced_ms = p->round_start_ms;
+        round_done(p, round);
     int64_t rc = weft_engine_send(m->e, from, WEFT_KV_CHANNEL_SYNC, m->out, (size_t)n,
                                   WEFT_PRIO_NORMAL | WEFT_SEND_ORDERED, now_us);
     if (rc > 0) {

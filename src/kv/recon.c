@@ -183,7 +183,7 @@ static void emit_want(out_t *o, const uint8_t *sk, size_t len)
 }
 
 /* Splits [lo, hi), holding n > 0 local items, into parts of equal rank
- * and describes each (item list when small, fingerprint otherwise). */
+ * and sends the fingerprint of each. */
 static void split(out_t *o, const weft__kv_tree *t, const bound *lo, const bound *hi,
                   uint64_t n)
 {
@@ -202,11 +202,12 @@ static void split(out_t *o, const weft__kv_tree *t, const bound *lo, const bound
             last = at;
             b = (bound){weft__kv_ent_sk(x), x->sk_len, 0};
         }
+        /* every part as a fingerprint, even a small one: most parts are
+         * equal on the other side, and a fingerprint costs ~40 bytes where
+         * a list costs ~50 per item; a differing small part comes back as
+         * the other side's item list one step later */
         weft__kv_fp fp = range_fp(t, &a, &b);
-        if (fp.count <= WEFT__KV_RECON_ITEMS)
-            emit_items(o, t, &a, &b, fp.count);
-        else
-            emit_fp(o, &a, &b, &fp);
+        emit_fp(o, &a, &b, &fp);
         a = b;
     }
 }

@@ -14,7 +14,7 @@
  *     the receiver sends its entries; if the receiver's side is small, it
  *     answers with its item list; otherwise it splits the range into
  *     WEFT__KV_RECON_FANOUT parts of equal size (by rank) and answers with
- *     their fingerprints (small parts: item lists);
+ *     their fingerprints;
  *   - an item list: the receiver sends the entries it has that the sender
  *     lacks or holds older, and asks (WANT) for those it lacks or holds
  *     older; the answer to a WANT is the entry.

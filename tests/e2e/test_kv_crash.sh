@@ -21,11 +21,11 @@ KV=$B/kvnode
 [ -x "$KV" ] || { echo "SKIP: kvnode not built"; exit 77; }
 T=$(mktemp -d /tmp/weft-kv-e2e.XXXXXX)
 STORM=${STORM:-1500}
-declare -A KPID
+declare -A KPID FD PORTOF
 cleanup() {
   local n
   for n in "${!KPID[@]}"; do kill -KILL "${KPID[$n]}" 2>/dev/null; wait "${KPID[$n]}" 2>/dev/null; done
-  for n in 0 1 2 3 4 x; do eval "exec {fd}>&-" 2>/dev/null; done
+  for n in "${!FD[@]}"; do eval "exec ${FD[$n]}>&-" 2>/dev/null; done
   [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
@@ -35,7 +35,6 @@ fail() {
   exit 1
 }
 
-declare -A FD PORTOF
 # start N [peer]: kvnode N reading commands from a FIFO held open on FD[N]
 start() {
   local n=$1 peer=${2:-} args=()
@@ -76,6 +75,7 @@ kill -KILL "${KPID[3]}"
 wait "${KPID[3]}" 2>/dev/null
 unset "KPID[3]"
 eval "exec ${FD[3]}>&-"
+unset "FD[3]"
 acked3=$(count_lines "$T/n3.log" '^ok data n3-')
 [ "$acked3" -gt 0 ] && [ "$acked3" -lt "$STORM" ] || fail "node 3 was not killed mid-storm ($acked3 acked)"
 echo "node 3 killed after $acked3 acknowledged writes"
