@@ -37,16 +37,24 @@ fail() {
 
 # start N [peer]: kvnode N reading commands from a FIFO held open on FD[N]
 start() {
-  local n=$1 peer=${2:-} args=()
+  local n=$1 peer=${2:-} args=() before
+  before=$(count_lines "$T/n$n.log" '^ready ')
+  before=${before:-0}
   mkdir -p "$T/d$n"
   [ -p "$T/in$n" ] || mkfifo "$T/in$n"
   [ -n "$peer" ] && args=(--peer "127.0.0.1:$peer")
   "$KV" --listen 127.0.0.1:0 --data "$T/d$n" --id "$n" "${args[@]}" <"$T/in$n" >>"$T/n$n.log" 2>&1 &
   KPID[$n]=$!
-  local fd
+  local fd i
   exec {fd}>"$T/in$n"
   FD[$n]=$fd
-  wait_for "$T/n$n.log" '^ready ' 10 || fail "node $n did not start"
+  # the log is appended to across restarts: wait for one more ready line
+  for ((i = 0; i < 400; i++)); do
+    [ "$(count_lines "$T/n$n.log" '^ready ')" -gt "$before" ] && break
+    kill -0 "${KPID[$n]}" 2>/dev/null || fail "node $n exited: $(tail -n 3 "$T/n$n.log")"
+    sleep 0.05
+  done
+  [ "$(count_lines "$T/n$n.log" '^ready ')" -gt "$before" ] || fail "node $n did not start"
   PORTOF[$n]=$(grep '^ready ' "$T/n$n.log" | tail -n1 | sed -E 's/.*port=([0-9]+).*/\1/')
 }
 cmd() { echo "$2" >&"${FD[$1]}"; }

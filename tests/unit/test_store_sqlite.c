@@ -55,7 +55,8 @@ static int each(void *arg, const weft_store_record *r)
     s->hlc_sum += r->hlc;
     s->tomb += !!(r->flags & WEFT_STORE_F_TOMBSTONE);
     if (r->value_len < sizeof s->last_val) {
-        memcpy(s->last_val, r->value, r->value_len);
+        if (r->value_len)
+            memcpy(s->last_val, r->value, r->value_len);
         s->last_val[r->value_len] = 0;
     }
     CHECK(r->writer.key[0] == 7 && r->sig[0] == 5);
