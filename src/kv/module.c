@@ -279,22 +279,20 @@ static int apply(kv_mod *m, const weft__kv_view *v, int src)
         return WEFT_ERR_TOO_BIG;
     }
     uint64_t now_ms = wall(m);
-    if (remote) {
-        if ((v->hlc >> 16) > now_ms + m->cfg.max_clock_skew_ms) {
-            m->st.drop_future++;
-            return WEFT_ERR_PROTO;
-        }
-        if (weft__kv_entry_verify(m->c, v) < 0) {
-            m->st.drop_bad_signature++;
-            return WEFT_ERR_BAD_SIGNATURE;
-        }
+    if (remote && (v->hlc >> 16) > now_ms + m->cfg.max_clock_skew_ms) {
+        m->st.drop_future++;
+        return WEFT_ERR_PROTO;
     }
     uint8_t sk[WEFT__KV_SK_MAX];
     size_t sk_len = weft__kv_sk_make(sk, v->ns, v->ns_len, v->key, v->key_len);
     weft__kv_ent *old = weft__kv_tree_get(&m->tree, sk, sk_len);
     if (old && weft__kv_version_cmp(v->hlc, v->writer, old->hlc, old->writer.key) <= 0) {
-        m->st.stale += remote;
+        m->st.stale += remote; /* before the signature: a copy costs no verify */
         return 0;
+    }
+    if (remote && weft__kv_entry_verify(m->c, v) < 0) {
+        m->st.drop_bad_signature++;
+        return WEFT_ERR_BAD_SIGNATURE;
     }
     if (!old && (weft__kv_tree_count(&m->tree) >= m->cfg.max_entries ||
                  ns_count(m, sk) >= m->cfg.max_ns_entries)) {
@@ -622,9 +620,15 @@ static int on_message(void *mp, const weft_node_id *from, uint16_t ch, const uin
 static void on_event(void *mp, const weft_event *ev, uint64_t now_us)
 {
     kv_mod *m = mp;
-    if ((ev->type == WEFT_EV_MEMBER_JOINED || ev->type == WEFT_EV_MEMBER_REJOINED) &&
-        memcmp(ev->peer.key, m->self.key, 32) != 0)
-        (void)sync_start(m, &ev->peer, now_us);
+    if ((ev->type != WEFT_EV_MEMBER_JOINED && ev->type != WEFT_EV_MEMBER_REJOINED) ||
+        memcmp(ev->peer.key, m->self.key, 32) == 0)
+        return;
+    /* one round per member per half interval: a member flapping between
+     * failed and rejoined does not start a round per flap */
+    const kv_peer *p = peer_find(m, &ev->peer);
+    if (p && p->round_mine && p->start_mine + m->cfg.sync_interval_ms / 2 > wall(m))
+        return;
+    (void)sync_start(m, &ev->peer, now_us);
 }
 
 static uint64_t expiry(const void *mp)
