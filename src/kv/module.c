@@ -5,11 +5,10 @@
  * writes and reads, pushes (push.h), anti-entropy rounds (recon.h),
  * watches, tombstone collection, limits and counters.
  *
- * Every version enters through apply(): local writes, pushed deltas,
- * anti-entropy entries and (at attach) the stored records.  It checks the
- * version (owner of a node-state namespace, signature, clock skew, caps),
- * keeps it only when it beats the version held (greater (hlc, writer)),
- * persists it before it becomes visible, and tells the watchers.
+ * This file: the module operations, pushes and the public API.  Versions
+ * enter through apply.c (every source: local writes, pushes, anti-entropy,
+ * the stored records at attach); anti-entropy rounds and tombstone
+ * collection are sync.c; state.h is what they share.
  *
  * Channels: WEFT_KV_CHANNEL_PUSH (0x50) and WEFT_KV_CHANNEL_SYNC (0x51);
  * event family WEFT_EVF_KV (0x15).
@@ -21,320 +20,16 @@
 #include "weft/membership.h"
 #include "weft/module.h"
 #include "base/util.h"
-#include "kv/entry.h"
 #include "kv/push.h"
 #include "kv/recon.h"
-#include "kv/tree.h"
+#include "kv/state.h"
 
-#define PEERS_MAX 256        /* sync partners remembered (LRU) */
-#define BUCKETS_MAX 1024     /* writers rate-limited (LRU) */
-#define GC_INTERVAL_US 10000000ULL
-#define GC_BATCH 1024        /* entries collected per pass */
 #define PUSH_FLUSH_BYTES (256u << 10)
 
 static const char MOD_NAME[] = "kv";
 static const char FP_LABEL[] = "weft-kv-mesh-fingerprint-v1";
 
-enum { SRC_LOCAL, SRC_PUSH, SRC_SYNC, SRC_LOAD };
-
-typedef struct kv_watch {
-    uint32_t id;             /* 0 = free slot */
-    uint8_t *sk;             /* ns_len || ns || prefix */
-    size_t sk_len;
-    weft_kv_watch_fn cb;
-    void *ctx;
-} kv_watch;
-
-typedef struct kv_peer {
-    weft_node_id id;
-    int used;
-    uint32_t round_mine;     /* the last round we opened with it */
-    uint64_t start_mine;     /* our wall clock when we opened it */
-    uint32_t round_theirs;   /* the last round it opened with us */
-    uint64_t start_theirs;   /* our wall clock at its first message */
-    uint64_t synced_ms;      /* start of the last round that completed */
-    uint64_t last_used_us;
-} kv_peer;
-
-typedef struct kv_bucket {
-    weft_node_id writer;
-    int used;
-    uint64_t tokens_milli;   /* tokens * 1000 */
-    uint64_t last_ms;
-} kv_bucket;
-
-typedef struct kv_mod {
-    weft_engine *e;
-    const weft_allocator *a;
-    const weft_crypto *c;
-    weft_kv_config cfg;
-    weft_node_id self;
-    weft__kv_tree tree;
-    uint64_t hlc;
-    uint64_t tombstones;
-    uint64_t expiring;       /* entries with an expiry */
-    /* pending push: header + ENTRY records */
-    uint8_t *push;
-    size_t push_len, push_cap;
-    uint64_t next_sync_us, next_gc_us;
-    uint8_t *out;            /* anti-entropy answers (WEFT__KV_RECON_OUT_CAP) */
-    kv_watch watches[WEFT_KV_WATCHES_MAX];
-    uint32_t next_watch_id;
-    int in_callback;
-    kv_peer peers[PEERS_MAX];
-    kv_bucket buckets[BUCKETS_MAX];
-    weft_kv_stats st;
-} kv_mod;
-
-static uint64_t wall(const kv_mod *m) { return m->cfg.wall_ms(m->cfg.wall_ctx); }
-
 static kv_mod *get(const weft_engine *e) { return e ? weft_host_module(e, MOD_NAME) : NULL; }
-
-/* ------------------------------------------------------------------------ */
-/* Peers and writers (bounded, least recently used evicted)                  */
-
-static kv_peer *peer_get(kv_mod *m, const weft_node_id *id, uint64_t now_us)
-{
-    kv_peer *free_ = NULL, *old = NULL;
-    for (size_t i = 0; i < PEERS_MAX; i++) {
-        kv_peer *p = &m->peers[i];
-        if (p->used && memcmp(p->id.key, id->key, 32) == 0) {
-            p->last_used_us = now_us;
-            return p;
-        }
-        if (!p->used && !free_)
-            free_ = p;
-        if (p->used && (!old || p->last_used_us < old->last_used_us))
-            old = p;
-    }
-    kv_peer *p = free_ ? free_ : old;
-    memset(p, 0, sizeof *p);
-    p->used = 1;
-    p->id = *id;
-    p->last_used_us = now_us;
-    return p;
-}
-
-static const kv_peer *peer_find(const kv_mod *m, const weft_node_id *id)
-{
-    for (size_t i = 0; i < PEERS_MAX; i++)
-        if (m->peers[i].used && memcmp(m->peers[i].id.key, id->key, 32) == 0)
-            return &m->peers[i];
-    return NULL;
-}
-
-/* Token bucket of a writer's pushed versions: 1 when one may pass. */
-static int rate_ok(kv_mod *m, const uint8_t *writer, uint64_t now_ms)
-{
-    kv_bucket *b = NULL, *free_ = NULL, *old = NULL;
-    for (size_t i = 0; i < BUCKETS_MAX && !b; i++) {
-        kv_bucket *x = &m->buckets[i];
-        if (x->used && memcmp(x->writer.key, writer, 32) == 0)
-            b = x;
-        else if (!x->used && !free_)
-            free_ = x;
-        else if (x->used && (!old || x->last_ms < old->last_ms))
-            old = x;
-    }
-    uint64_t cap = (uint64_t)m->cfg.remote_burst * 1000;
-    if (!b) {
-        b = free_ ? free_ : old;
-        b->used = 1;
-        memcpy(b->writer.key, writer, 32);
-        b->tokens_milli = cap;
-        b->last_ms = now_ms;
-    }
-    if (now_ms > b->last_ms) {
-        uint64_t add = (now_ms - b->last_ms) * m->cfg.remote_rate_per_s;
-        b->tokens_milli = b->tokens_milli + add > cap ? cap : b->tokens_milli + add;
-        b->last_ms = now_ms;
-    }
-    if (b->tokens_milli < 1000)
-        return 0;
-    b->tokens_milli -= 1000;
-    return 1;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Applying versions                                                         */
-
-static void to_record(const weft__kv_ent *x, weft_store_record *r)
-{
-    memset(r, 0, sizeof *r);
-    (void)weft__kv_sk_split(x->data, x->sk_len, &r->ns, &r->ns_len, &r->key, &r->key_len);
-    r->value = weft__kv_ent_val(x);
-    r->value_len = x->val_len;
-    r->hlc = x->hlc;
-    r->expires_ms = x->expires_ms;
-    r->writer = x->writer;
-    memcpy(r->sig, x->sig, 64);
-    r->flags = x->flags;
-}
-
-static void to_item(const weft__kv_ent *x, weft_kv_item *it)
-{
-    memset(it, 0, sizeof *it);
-    (void)weft__kv_sk_split(x->data, x->sk_len, &it->ns, &it->ns_len, &it->key,
-                            &it->key_len);
-    it->value = weft__kv_ent_val(x);
-    it->value_len = x->val_len;
-    it->hlc = x->hlc;
-    it->expires_ms = x->expires_ms;
-    it->writer = x->writer;
-    it->deleted = !!(x->flags & WEFT__KV_F_TOMBSTONE);
-}
-
-static int has_prefix(const weft__kv_ent *x, const uint8_t *p, size_t n)
-{
-    return x->sk_len >= n && memcmp(x->data, p, n) == 0;
-}
-
-/* Tells every watcher whose prefix covers x. */
-static void notify(kv_mod *m, const weft__kv_ent *x)
-{
-    for (size_t i = 0; i < WEFT_KV_WATCHES_MAX; i++) {
-        kv_watch *w = &m->watches[i];
-        if (!w->id || !has_prefix(x, w->sk, w->sk_len))
-            continue;
-        weft_kv_item it;
-        to_item(x, &it);
-        if (w->cb) {
-            m->in_callback = 1;
-            w->cb(w->ctx, w->id, &it);
-            m->in_callback = 0;
-            continue;
-        }
-        /* event data: ns_len u8, ns, key_len varint, key, value */
-        size_t klen = it.key_len;
-        size_t n = 1 + it.ns_len + weft__varint_len(klen) + klen + it.value_len;
-        uint8_t *d = weft__alloc(m->a, n);
-        if (!d) {
-            m->st.watch_dropped++;
-            continue;
-        }
-        weft__wr wr;
-        weft__wr_init(&wr, d, n);
-        weft__wr_u8(&wr, (uint8_t)it.ns_len);
-        weft__wr_bytes(&wr, it.ns, it.ns_len);
-        weft__wr_varint(&wr, klen);
-        weft__wr_bytes(&wr, it.key, klen);
-        weft__wr_bytes(&wr, it.value, it.value_len);
-        weft_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.type = WEFT_EV_KV_CHANGED;
-        ev.peer = x->writer;
-        ev.u.module.channel = WEFT_KV_CHANNEL_PUSH;
-        ev.u.module.code = w->id;
-        ev.u.module.value[0] = x->hlc;
-        ev.u.module.value[1] = x->expires_ms;
-        ev.u.module.value[2] = (uint64_t)it.deleted;
-        ev.u.module.data = d;
-        ev.u.module.len = wr.pos;
-        (void)weft_host_emit(m->e, m, &ev);
-        weft__free(m->a, d);
-    }
-}
-
-/* The first sort key above every key starting with p[0..n): p with its
- * last byte below 0xff incremented and what follows cut.  Sort keys start
- * with ns_len <= 128, so one such byte always exists.  Returns its length. */
-static size_t prefix_end(const uint8_t *p, size_t n, uint8_t *out)
-{
-    memcpy(out, p, n);
-    while (n && out[n - 1] == 0xff)
-        n--;
-    out[n - 1]++;
-    return n;
-}
-
-/* Entries (tombstones included) of the namespace of sort key sk. */
-static uint64_t ns_count(const kv_mod *m, const uint8_t *sk)
-{
-    uint8_t hi[1 + WEFT_KV_NS_MAX];
-    size_t n = 1 + sk[0], hn = prefix_end(sk, n, hi);
-    return weft__kv_tree_range(&m->tree, sk, n, hi, hn).count;
-}
-
-/*
- * Applies one version.  Returns 1 when it was kept (persisted, visible,
- * watchers told), 0 when the version held already beats or equals it, or
- * a negative reason (counted for remote input; for a local write the
- * caller's error).
- */
-static int apply(kv_mod *m, const weft__kv_view *v, int src)
-{
-    int remote = src == SRC_PUSH || src == SRC_SYNC;
-    weft_node_id owner;
-    int own = weft__kv_ns_owner(v->ns, v->ns_len, &owner);
-    if (own < 0) {
-        m->st.drop_malformed += remote;
-        return WEFT_ERR_INVAL;
-    }
-    if (own && memcmp(owner.key, v->writer, 32) != 0) {
-        m->st.drop_forged += remote;
-        return WEFT_ERR_INVAL;
-    }
-    if (v->key_len > m->cfg.max_key_bytes || v->val_len > m->cfg.max_value_bytes) {
-        m->st.drop_too_big += remote;
-        return WEFT_ERR_TOO_BIG;
-    }
-    uint64_t now_ms = wall(m);
-    if (remote && (v->hlc >> 16) > now_ms + m->cfg.max_clock_skew_ms) {
-        m->st.drop_future++;
-        return WEFT_ERR_PROTO;
-    }
-    uint8_t sk[WEFT__KV_SK_MAX];
-    size_t sk_len = weft__kv_sk_make(sk, v->ns, v->ns_len, v->key, v->key_len);
-    weft__kv_ent *old = weft__kv_tree_get(&m->tree, sk, sk_len);
-    if (old && weft__kv_version_cmp(v->hlc, v->writer, old->hlc, old->writer.key) <= 0) {
-        m->st.stale += remote; /* before the signature: a copy costs no verify */
-        return 0;
-    }
-    if (remote && weft__kv_entry_verify(m->c, v) < 0) {
-        m->st.drop_bad_signature++;
-        return WEFT_ERR_BAD_SIGNATURE;
-    }
-    if (!old && (weft__kv_tree_count(&m->tree) >= m->cfg.max_entries ||
-                 ns_count(m, sk) >= m->cfg.max_ns_entries)) {
-        m->st.drop_limit += remote;
-        return WEFT_ERR_LIMIT;
-    }
-    weft__kv_ent *x = weft__kv_ent_from_view(m->a, m->c, v);
-    if (!x)
-        return WEFT_ERR_NOMEM;
-    x->seen_ms = now_ms;
-    if (src != SRC_LOAD) {
-        weft_store_record rec;
-        to_record(x, &rec);
-        int rc = m->cfg.store->put(m->cfg.store->ctx, &rec);
-        if (rc < 0) {
-            m->st.store_errors++;
-            weft__free(m->a, x);
-            return rc <= WEFT_ERR_FATAL || rc == WEFT_ERR_NOMEM ? rc : WEFT_ERR_IO;
-        }
-    }
-    old = weft__kv_tree_put(&m->tree, x);
-    if (old) {
-        m->tombstones -= !!(old->flags & WEFT__KV_F_TOMBSTONE);
-        m->expiring -= !!(old->flags & WEFT__KV_F_EXPIRES);
-        weft__free(m->a, old);
-    }
-    m->tombstones += !!(x->flags & WEFT__KV_F_TOMBSTONE);
-    m->expiring += !!(x->flags & WEFT__KV_F_EXPIRES);
-    weft__kv_hlc_observe(&m->hlc, x->hlc);
-    if (src == SRC_PUSH)
-        m->st.applied_push++;
-    else if (src == SRC_SYNC)
-        m->st.applied_sync++;
-    if (src != SRC_LOAD)
-        notify(m, x);
-    return 1;
-}
-
-static void apply_sync(void *ctx, const weft__kv_view *v)
-{
-    (void)apply(ctx, v, SRC_SYNC);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Pushes                                                                    */
@@ -380,111 +75,6 @@ static void push_add(kv_mod *m, const weft__kv_ent *x, uint64_t now_us)
         (void)push_flush(m, now_us);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Anti-entropy                                                              */
-
-static uint32_t rnd32(kv_mod *m)
-{
-    uint8_t b[4];
-    weft_host_random(m->e, b, 4);
-    return weft__get_u32(b);
-}
-
-static int sync_start(kv_mod *m, const weft_node_id *to, uint64_t now_us)
-{
-    uint8_t msg[64];
-    kv_peer *p = peer_get(m, to, now_us);
-    p->round_mine = rnd32(m) | 1; /* never 0 */
-    p->start_mine = wall(m);
-    ptrdiff_t n = weft__kv_recon_start(&m->tree, p->round_mine, msg, sizeof msg);
-    if (n < 0)
-        return (int)n;
-    int64_t rc = weft_engine_send(m->e, to, WEFT_KV_CHANNEL_SYNC, msg, (size_t)n,
-                                  WEFT_PRIO_NORMAL | WEFT_SEND_ORDERED, now_us);
-    if (rc < 0)
-        return (int)rc;
-    m->st.sync_rounds++;
-    m->st.sync_msgs_out++;
-    m->st.sync_bytes_out += (uint64_t)n;
-    return 0;
-}
-
-static int begin(kv_mod *m)
-{
-    if (m->cfg.store->begin && m->cfg.store->begin(m->cfg.store->ctx) < 0) {
-        m->st.store_errors++;
-        return -1;
-    }
-    return 0;
-}
-
-static void commit(kv_mod *m, int began)
-{
-    if (began == 0 && m->cfg.store->commit && m->cfg.store->commit(m->cfg.store->ctx) < 0)
-        m->st.store_errors++;
-}
-
-/* Round `round` with p completed: p held, at the round's start, every
- * version we held then (or newer). */
-static void round_done(kv_peer *p, uint32_t round)
-{
-    uint64_t start = 0;
-    if (round && round == p->round_mine)
-        start = p->start_mine;
-    else if (round && round == p->round_theirs)
-        start = p->start_theirs;
-    if (start > p->synced_ms)
-        p->synced_ms = start;
-}
-
-static int on_sync(kv_mod *m, const weft_node_id *from, const uint8_t *msg, size_t len,
-                   uint64_t now_us)
-{
-    int type;
-    uint32_t round;
-    if (weft__kv_msg_header(msg, len, &type, &round) < 0) {
-        m->st.drop_malformed++;
-        return WEFT_ERR_PROTO;
-    }
-    m->st.sync_msgs_in++;
-    m->st.sync_bytes_in += len;
-    kv_peer *p = peer_get(m, from, now_us);
-    if (type == WEFT__KV_MSG_DONE) {
-        round_done(p, round);
-        return 0;
-    }
-    if (type != WEFT__KV_MSG_SYNC) {
-        m->st.drop_malformed++;
-        return WEFT_ERR_PROTO;
-    }
-    if (round != p->round_mine && round != p->round_theirs) { /* it began one */
-        p->round_theirs = round;
-        p->start_theirs = wall(m);
-    }
-    if (!m->out) {
-        m->out = weft__alloc(m->a, WEFT__KV_RECON_OUT_CAP);
-        if (!m->out)
-            return WEFT_ERR_NOMEM;
-    }
-    weft__kv_recon_env env = {&m->tree, apply_sync, m};
-    int b = begin(m);
-    ptrdiff_t n = weft__kv_recon_process(&env, msg, len, m->out, WEFT__KV_RECON_OUT_CAP);
-    commit(m, b);
-    if (n < 0) {
-        m->st.drop_malformed++;
-        return (int)n;
-    }
-    if (n == WEFT__KV_HDR_BYTES && m->out[0] == WEFT__KV_MSG_DONE)
-        round_done(p, round);
-    int64_t rc = weft_engine_send(m->e, from, WEFT_KV_CHANNEL_SYNC, m->out, (size_t)n,
-                                  WEFT_PRIO_NORMAL | WEFT_SEND_ORDERED, now_us);
-    if (rc > 0) {
-        m->st.sync_msgs_out++;
-        m->st.sync_bytes_out += (uint64_t)n;
-    }
-    return 0;
-}
-
 static int on_push(kv_mod *m, const uint8_t *msg, size_t len)
 {
     int type;
@@ -495,110 +85,24 @@ static int on_push(kv_mod *m, const uint8_t *msg, size_t len)
     }
     weft__rd r;
     weft__rd_init(&r, msg + WEFT__KV_HDR_BYTES, len - WEFT__KV_HDR_BYTES);
-    uint64_t now_ms = wall(m);
-    int b = begin(m);
+    uint64_t now_ms = weft__kv_wall(m);
+    int b = weft__kv_begin(m);
     while (weft__rd_ok(&r) && weft__rd_left(&r)) {
         weft__kv_view v;
         if (weft__rd_u8(&r) != WEFT__KV_REC_ENTRY || weft__kv_entry_read(&r, &v) < 0)
             break;
-        if (!rate_ok(m, v.writer, now_ms)) {
+        if (!weft__kv_rate_ok(m, v.writer, now_ms)) {
             m->st.drop_rate++;
             continue;
         }
-        (void)apply(m, &v, SRC_PUSH);
+        (void)weft__kv_apply(m, &v, WEFT__KV_SRC_PUSH);
     }
-    commit(m, b);
+    weft__kv_commit(m, b);
     if (!weft__rd_ok(&r)) {
         m->st.drop_malformed++;
         return WEFT_ERR_PROTO;
     }
     return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Tombstone collection                                                      */
-
-/*
- * A tombstone (or an entry expired for good) may go once no member can
- * still hold an older version of its key that anti-entropy would bring
- * back.  We know that when (1) it is older than the retention, and (2)
- * every alive member completed an anti-entropy round with us that began
- * after we had it (seen_ms): at the end of such a round the member holds
- * it or something newer, and a member never goes back to an older
- * version.  docs/ARCHITECTURE.md §Replicated store states the limits.
- */
-static uint64_t sync_watermark(kv_mod *m)
-{
-    uint64_t low = UINT64_MAX;
-    size_t n = weft_membership_count(m->e);
-    for (size_t i = 0; i < n; i++) {
-        weft_member mb;
-        if (weft_membership_at(m->e, i, &mb) < 0 || mb.is_self ||
-            (mb.state != WEFT_MEMBER_ALIVE && mb.state != WEFT_MEMBER_SUSPECT))
-            continue;
-        const kv_peer *p = peer_find(m, &mb.id);
-        uint64_t s = p ? p->synced_ms : 0;
-        if (s < low)
-            low = s;
-    }
-    return low;
-}
-
-typedef struct gc_scan {
-    kv_mod *m;
-    uint64_t cutoff_ms, watermark_ms;
-    weft__kv_ent *found[GC_BATCH];
-    size_t n;
-} gc_scan;
-
-static int gc_visit(void *arg, weft__kv_ent *x)
-{
-    gc_scan *g = arg;
-    uint64_t t;
-    if (x->flags & WEFT__KV_F_TOMBSTONE)
-        t = x->hlc >> 16;
-    else if (x->flags & WEFT__KV_F_EXPIRES)
-        t = x->expires_ms;
-    else
-        return 0;
-    if (t < g->cutoff_ms && x->seen_ms < g->watermark_ms)
-        g->found[g->n++] = x;
-    return g->n == GC_BATCH;
-}
-
-static void gc(kv_mod *m)
-{
-    if (!m->tombstones && !m->expiring)
-        return;
-    uint64_t now_ms = wall(m);
-    if (now_ms < m->cfg.tombstone_retention_ms)
-        return;
-    gc_scan *g = weft__alloc(m->a, sizeof *g);
-    if (!g)
-        return;
-    g->m = m;
-    g->n = 0;
-    g->cutoff_ms = now_ms - m->cfg.tombstone_retention_ms;
-    g->watermark_ms = sync_watermark(m);
-    (void)weft__kv_tree_walk(&m->tree, gc_visit, g);
-    int b = g->n ? begin(m) : -1;
-    for (size_t i = 0; i < g->n; i++) {
-        weft__kv_ent *x = g->found[i];
-        weft_store_record r;
-        to_record(x, &r);
-        if (m->cfg.store->remove(m->cfg.store->ctx, r.ns, r.ns_len, r.key, r.key_len) < 0) {
-            m->st.store_errors++;
-            continue;
-        }
-        weft__kv_ent *y = weft__kv_tree_del(&m->tree, x->data, x->sk_len);
-        m->tombstones -= !!(y->flags & WEFT__KV_F_TOMBSTONE);
-        m->expiring -= !!(y->flags & WEFT__KV_F_EXPIRES);
-        weft__free(m->a, y);
-        m->st.collected++;
-    }
-    if (g->n)
-        commit(m, b);
-    weft__free(m->a, g);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -610,7 +114,7 @@ static int on_message(void *mp, const weft_node_id *from, uint16_t ch, const uin
     kv_mod *m = mp;
     (void)flags;
     if (ch == WEFT_KV_CHANNEL_SYNC)
-        return on_sync(m, from, msg, len, now_us);
+        return weft__kv_on_sync(m, from, msg, len, now_us);
     if (ch == WEFT_KV_CHANNEL_PUSH)
         return on_push(m, msg, len);
     m->st.drop_malformed++;
@@ -619,16 +123,7 @@ static int on_message(void *mp, const weft_node_id *from, uint16_t ch, const uin
 
 static void on_event(void *mp, const weft_event *ev, uint64_t now_us)
 {
-    kv_mod *m = mp;
-    if ((ev->type != WEFT_EV_MEMBER_JOINED && ev->type != WEFT_EV_MEMBER_REJOINED) ||
-        memcmp(ev->peer.key, m->self.key, 32) == 0)
-        return;
-    /* one round per member per half interval: a member flapping between
-     * failed and rejoined does not start a round per flap */
-    const kv_peer *p = peer_find(m, &ev->peer);
-    if (p && p->round_mine && p->start_mine + m->cfg.sync_interval_ms / 2 > wall(m))
-        return;
-    (void)sync_start(m, &ev->peer, now_us);
+    weft__kv_on_member(mp, ev, now_us);
 }
 
 static uint64_t expiry(const void *mp)
@@ -646,13 +141,13 @@ static int handle_expiry(void *mp, uint64_t now_us)
     if (now_us >= m->next_sync_us) {
         weft_node_id to;
         if (weft__kv_pick_member(m->e, &to) == 0)
-            (void)sync_start(m, &to, now_us);
+            (void)weft__kv_sync_start(m, &to, now_us);
         /* interval +-25 %, so rounds of many nodes do not fall in step */
         uint64_t iv = (uint64_t)m->cfg.sync_interval_ms * 1000;
-        m->next_sync_us = now_us + iv * 3 / 4 + (iv ? rnd32(m) % (iv / 2 + 1) : 0);
+        m->next_sync_us = now_us + iv * 3 / 4 + (iv ? weft__kv_rnd32(m) % (iv / 2 + 1) : 0);
     }
     if (now_us >= m->next_gc_us) {
-        gc(m);
+        weft__kv_gc(m);
         m->next_gc_us = now_us + GC_INTERVAL_US;
     }
     return 0;
@@ -746,7 +241,7 @@ static int load_one(void *arg, const weft_store_record *r)
     v.val = r->value;
     v.val_len = r->value_len;
     v.sig = r->sig;
-    int rc = apply(m, &v, SRC_LOAD);
+    int rc = weft__kv_apply(m, &v, WEFT__KV_SRC_LOAD);
     /* a stored version over today's caps is kept (the caps guard input) */
     return rc == WEFT_ERR_NOMEM ? rc : 0;
 }
@@ -795,7 +290,7 @@ int weft_kv_attach_versioned(weft_engine *e, int version, const weft_kv_config *
     if (rc == 0) {
         m->next_sync_us = now_us + (uint64_t)c.sync_interval_ms * 1000 / 4;
         m->next_gc_us = now_us + GC_INTERVAL_US;
-        weft__kv_hlc_observe(&m->hlc, wall(m) << 16);
+        weft__kv_hlc_observe(&m->hlc, weft__kv_wall(m) << 16);
         rc = weft_host_register(e, &kv_ops, m);
     }
     if (rc < 0)
@@ -847,7 +342,7 @@ static int write_local(weft_engine *e, const void *ns, size_t ns_len, const void
     weft__wr w;
     weft__wr_init(&w, buf, cap);
     weft__wr_u8(&w, flags);
-    weft__wr_u64(&w, weft__kv_hlc_tick(&m->hlc, wall(m)));
+    weft__wr_u64(&w, weft__kv_hlc_tick(&m->hlc, weft__kv_wall(m)));
     weft__wr_bytes(&w, m->self.key, 32);
     weft__wr_u8(&w, (uint8_t)ns_len);
     weft__wr_bytes(&w, ns, ns_len);
@@ -868,7 +363,7 @@ static int write_local(weft_engine *e, const void *ns, size_t ns_len, const void
     weft__rd_init(&r, buf, w.pos);
     rc = weft__wr_ok(&w) ? weft__kv_entry_read(&r, &v) : WEFT_ERR_INTERNAL;
     if (rc == 0)
-        rc = apply(m, &v, SRC_LOCAL);
+        rc = weft__kv_apply(m, &v, WEFT__KV_SRC_LOCAL);
     if (rc == 1) {
         m->st.writes_local++;
         uint8_t sk[WEFT__KV_SK_MAX];
@@ -903,7 +398,7 @@ int weft_kv_delete(weft_engine *e, const void *ns, size_t ns_len, const void *ke
 static int visible(const kv_mod *m, const weft__kv_ent *x)
 {
     return !(x->flags & WEFT__KV_F_TOMBSTONE) &&
-           !((x->flags & WEFT__KV_F_EXPIRES) && x->expires_ms <= wall(m));
+           !((x->flags & WEFT__KV_F_EXPIRES) && x->expires_ms <= weft__kv_wall(m));
 }
 
 int weft_kv_get(weft_engine *e, const void *ns, size_t ns_len, const void *key,
@@ -919,7 +414,7 @@ int weft_kv_get(weft_engine *e, const void *ns, size_t ns_len, const void *key,
     const weft__kv_ent *x = weft__kv_tree_get(&m->tree, sk, n);
     if (!x || !visible(m, x))
         return WEFT_ERR_NOT_FOUND;
-    to_item(x, out);
+    weft__kv_to_item(x, out);
     return 0;
 }
 
@@ -950,13 +445,13 @@ int weft_kv_list(weft_engine *e, const void *ns, size_t ns_len, const void *pref
     } else {
         x = weft__kv_tree_seek(&m->tree, pre, pre_len, 0);
     }
-    for (; x && has_prefix(x, pre, pre_len);
+    for (; x && weft__kv_has_prefix(x, pre, pre_len);
          x = weft__kv_tree_seek(&m->tree, x->data, x->sk_len, 1)) {
         if (!visible(m, x))
             continue;
         if (*n == cap)
             return 1;
-        to_item(x, &out[(*n)++]);
+        weft__kv_to_item(x, &out[(*n)++]);
     }
     return 0;
 }
@@ -1073,7 +568,7 @@ int weft_kv_sync(weft_engine *e, const weft_node_id *peer, uint64_t now_us)
     else
         rc = weft__kv_pick_member(e, &to);
     if (rc == 0)
-        rc = sync_start(m, &to, now_us);
+        rc = weft__kv_sync_start(m, &to, now_us);
     weft_host_leave(e);
     return rc;
 }
