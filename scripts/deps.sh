@@ -2,7 +2,7 @@
 # Installs the Debian packages weft builds and tests with, when missing.
 # Needs root for apt-get; otherwise it names what to install and fails.
 set -u
-PKGS="cmake ninja-build pkg-config gcc libsodium-dev libuv1-dev libssl-dev"
+PKGS="cmake ninja-build pkg-config gcc libsodium-dev libuv1-dev libssl-dev libsqlite3-dev"
 # Test-time tools: nftables/iproute2 for namespace tests, serf for the bench
 # is installed by bench/run.sh itself.
 PKGS="$PKGS iproute2 nftables"

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include "weft/weft.h"
 #include "weft/crypto.h"
+#include "weft/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -129,6 +130,17 @@ uint64_t weft_sim_trace_hash(const weft_sim *s);
  * and code paths are unchanged.  Small runs always use weft_crypto_sodium().
  */
 const weft_crypto *weft_sim_fast_crypto(void);
+
+/*
+ * An in-memory weft_store (<weft/store.h>) for simulations and tests: it
+ * outlives the node it serves, so a simulated crash and restart finds
+ * every record a put returned for.  begin/commit are no-ops (every put is
+ * "durable" at once).  NULL on allocation failure.
+ */
+weft_store *weft_sim_memstore_new(void);
+/* Records held. */
+size_t weft_sim_memstore_count(const weft_store *s);
+void weft_sim_memstore_del(weft_store *s);
 
 #ifdef __cplusplus
 }

@@ -21,5 +21,7 @@
 #include <weft/membership.h>
 #include <weft/registry.h>
 #include <weft/crypto.h>
+#include <weft/store.h>
+#include <weft/kv.h>
 
 #endif /* WEFT_WEFT_H */

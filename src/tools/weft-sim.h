@@ -70,5 +70,6 @@ int scenario_selftest(const simopt *o, simreport *r);
 int scenario_transport(const simopt *o, simreport *r);
 int scenario_membership(const simopt *o, simreport *r); /* weft-sim-membership.c */
 int scenario_churn(const simopt *o, simreport *r);
+int scenario_store(const simopt *o, simreport *r);      /* weft-sim-store.c */
 
 #endif
